@@ -1,0 +1,163 @@
+"""The catalog: papers and chunks in SQLite, the source of truth for what is indexed.
+
+Chroma holds vectors, BM25 holds term statistics; both are rebuilt or reconciled from here.
+A batch of papers is acknowledged when its catalog transaction commits, so a killed ingest
+loses at most the batch in flight and never leaves half a paper behind.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from assistant.types import Chunk, Paper
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS papers (
+    id TEXT PRIMARY KEY, title TEXT NOT NULL, abstract TEXT NOT NULL,
+    sources TEXT NOT NULL, metadata TEXT NOT NULL, hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id TEXT PRIMARY KEY, paper_id TEXT NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL, text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_paper ON chunks(paper_id);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO meta VALUES ('version', '0');
+"""
+
+
+class Catalog:
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        self.path = path
+        if readonly:
+            uri = f"file:{path}?mode=ro"
+            self.db = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(path, check_same_thread=False, timeout=30)
+            # WAL: readers (search, UI) keep working while an ingest writes.
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.executescript(_SCHEMA)
+        self.db.execute("PRAGMA foreign_keys=ON")
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- reads ---------------------------------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        row = self.db.execute("SELECT value FROM meta WHERE key='version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def hashes(self) -> dict[str, str]:
+        return dict(self.db.execute("SELECT id, hash FROM papers"))
+
+    def count(self) -> tuple[int, int]:
+        papers = self.db.execute("SELECT COUNT(*) FROM papers").fetchone()[0]
+        chunks = self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        return papers, chunks
+
+    def papers(self, ids: Iterable[str]) -> dict[str, Paper]:
+        ids = list(dict.fromkeys(ids))
+        out: dict[str, Paper] = {}
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            rows = self.db.execute(
+                f"SELECT id, title, abstract, sources, metadata FROM papers "
+                f"WHERE id IN ({','.join('?' * len(part))})", part,
+            )
+            for pid, title, abstract, sources, metadata in rows:
+                out[pid] = Paper(id=pid, title=title, abstract=abstract,
+                                 sources=json.loads(sources), metadata=json.loads(metadata))
+        return out
+
+    def all_papers(self) -> Iterator[Paper]:
+        for pid, title, abstract, sources, metadata in self.db.execute(
+            "SELECT id, title, abstract, sources, metadata FROM papers ORDER BY rowid"
+        ):
+            yield Paper(id=pid, title=title, abstract=abstract,
+                        sources=json.loads(sources), metadata=json.loads(metadata))
+
+    def chunk_rows(self) -> list[tuple[str, str, str, str]]:
+        """(chunk id, paper id, title, text) for every chunk, in a stable order."""
+        return self.db.execute(
+            "SELECT c.id, c.paper_id, p.title, c.text FROM chunks c JOIN papers p "
+            "ON p.id = c.paper_id ORDER BY c.rowid"
+        ).fetchall()
+
+    def chunk_ids(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT id FROM chunks")}
+
+    def chunk_ids_of(self, paper_ids: Iterable[str]) -> list[str]:
+        ids = list(paper_ids)
+        out: list[str] = []
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            out += [r[0] for r in self.db.execute(
+                f"SELECT id FROM chunks WHERE paper_id IN ({','.join('?' * len(part))})", part
+            )]
+        return out
+
+    def chunk_texts(self, chunk_ids: Iterable[str]) -> dict[str, str]:
+        ids = list(chunk_ids)
+        out: dict[str, str] = {}
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            out.update(self.db.execute(
+                f"SELECT id, text FROM chunks WHERE id IN ({','.join('?' * len(part))})", part
+            ))
+        return out
+
+    def chunk_papers(self, chunk_ids: Iterable[str]) -> dict[str, str]:
+        """chunk id -> paper id, for ids known to the catalog (others are orphans)."""
+        ids = list(chunk_ids)
+        out: dict[str, str] = {}
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            out.update(self.db.execute(
+                f"SELECT id, paper_id FROM chunks WHERE id IN ({','.join('?' * len(part))})",
+                part,
+            ))
+        return out
+
+    # --- writes (each call is one transaction) -----------------------------------------
+
+    def put(self, papers: list[Paper], chunks: list[Chunk]) -> None:
+        """Insert or replace papers together with all their chunks, atomically."""
+        with self.db:
+            for p in papers:
+                self.db.execute("DELETE FROM chunks WHERE paper_id=?", (p.id,))
+                self.db.execute(
+                    "INSERT OR REPLACE INTO papers VALUES (?,?,?,?,?,?)",
+                    (p.id, p.title, p.abstract, json.dumps(p.sources),
+                     json.dumps(p.metadata), p.content_hash),
+                )
+            self.db.executemany(
+                "INSERT INTO chunks VALUES (?,?,?,?)",
+                [(c.id, c.paper_id, c.position, c.text) for c in chunks],
+            )
+            self._bump()
+
+    def update_sources(self, papers: list[Paper]) -> None:
+        """Unchanged text, but the set of files a paper came from may have grown."""
+        with self.db:
+            self.db.executemany(
+                "UPDATE papers SET sources=? WHERE id=? AND sources<>?",
+                [(json.dumps(p.sources), p.id, json.dumps(p.sources)) for p in papers],
+            )
+
+    def delete(self, paper_ids: list[str]) -> None:
+        with self.db:
+            for i in range(0, len(paper_ids), 500):
+                part = paper_ids[i : i + 500]
+                marks = ",".join("?" * len(part))
+                self.db.execute(f"DELETE FROM chunks WHERE paper_id IN ({marks})", part)
+                self.db.execute(f"DELETE FROM papers WHERE id IN ({marks})", part)
+            self._bump()
+
+    def _bump(self) -> None:
+        self.db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='version'")

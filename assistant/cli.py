@@ -1,0 +1,179 @@
+"""The `assistant` command: ingest | search | stats | ask | chat | ui | eval."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from assistant.errors import AssistantError
+from assistant.settings import Settings
+
+app = typer.Typer(
+    help="Chat with a corpus of paper abstracts; every claim cites a numbered paper.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", envvar="ASSISTANT_DATA_DIR",
+                 help="Folder holding the index (default: ./data).", show_default=False),
+]
+TopK = Annotated[int | None, typer.Option("-k", "--top-k", min=1, max=50,
+                                          help="Number of papers (default: settings.top_k).")]
+Batch = Annotated[Path | None, typer.Option(
+    "--batch", help="JSON Lines file, one request per line; prints one JSON result per line.",
+    exists=True, dir_okay=False)]
+
+
+def load_settings(data_dir: Path | None, **overrides: Any) -> Settings:
+    settings = Settings().with_data_dir(data_dir)
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return settings.model_copy(update=clean) if clean else settings
+
+
+def fail(message: str, code: int = 1) -> None:
+    typer.secho(f"error: {message}", fg="red", err=True)
+    raise typer.Exit(code)
+
+
+def read_batch(path: Path, key: str) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    """Yield (line number, record, error) for each non-blank line of a JSONL batch file."""
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        for no, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                yield no, None, f"{path}:{no}: not valid JSON ({e.msg})"
+                continue
+            if not isinstance(obj, dict) or not isinstance(obj.get(key), str) \
+                    or not obj[key].strip():
+                yield no, None, f"{path}:{no}: expected an object with a string '{key}' field"
+                continue
+            yield no, obj, None
+
+
+def emit(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+# --- ingest / search / stats ------------------------------------------------------------
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path] | None, typer.Argument(
+        help="Corpus files or folders: HF listing pages (.txt), JSON Lines with title and "
+        "abstract, or arXiv metadata snapshots (default: seeds/).", show_default=False)] = None,
+    rebuild: Annotated[bool, typer.Option(
+        help="Re-embed everything into a fresh index (needed after changing the embedding "
+        "model); the old index serves until the new one is complete.")] = False,
+    prune: Annotated[bool, typer.Option(
+        help="Remove indexed papers that are no longer in the given files.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Read the corpus and bring the index up to date (only new or changed papers are embedded).
+
+    Example: assistant ingest seeds/ my_papers.jsonl --prune
+    """
+    from assistant.embeddings import make_embedder
+    from assistant.index import ingest as run_ingest
+
+    settings = load_settings(data_dir)
+    try:
+        report = run_ingest(settings, paths or settings.corpus_paths, make_embedder(settings),
+                            rebuild=rebuild, prune=prune, progress=not quiet)
+    except AssistantError as e:
+        fail(str(e))
+    typer.echo(report.summary())
+    if not report.files:
+        fail("no corpus file could be read; nothing was changed in the index.")
+
+
+@app.command()
+def search(
+    query: Annotated[str | None, typer.Argument(help="What to look for, in plain words.")] = None,
+    k: TopK = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    batch: Batch = None,
+    fusion: Annotated[str | None, typer.Option(
+        help="rrf (hybrid), dense or bm25 (default: settings.fusion).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Find the papers most relevant to QUERY (hybrid dense + keyword retrieval).
+
+    JSON shape: {"query", "results": [{"paper_id", "title", "score", "snippet"}]}.
+    Batch: assistant search --batch queries.jsonl  (one {"query": ...} per line).
+    """
+    from assistant.services import Services
+
+    if (query is None) == (batch is None):
+        fail("give either a QUERY or --batch FILE.jsonl (see assistant search --help).", 2)
+    if fusion not in (None, "rrf", "dense", "bm25"):
+        fail(f"--fusion must be rrf, dense or bm25, not {fusion!r}.", 2)
+    services = Services(load_settings(data_dir))
+
+    def run(q: str) -> dict[str, Any]:
+        hits = services.retriever.search(q, k=k, fusion=fusion)
+        return {"query": q, "results": [
+            {"paper_id": h.paper_id, "title": h.title, "score": h.score, "snippet": h.snippet}
+            for h in hits]}
+
+    try:
+        if batch is not None:
+            for _, obj, err in read_batch(batch, "query"):
+                if err:
+                    emit({"error": err})
+                    continue
+                emit({**obj, **run(obj["query"])})
+            return
+        result = run(query)
+    except AssistantError as e:
+        fail(str(e))
+    if as_json:
+        emit(result)
+        return
+    if not result["results"]:
+        typer.echo("No matching papers.")
+    for i, r in enumerate(result["results"], start=1):
+        typer.secho(f"{i}. {r['title']}", bold=True)
+        typer.echo(f"   score {r['score']:.3f} · {r['paper_id']}")
+        typer.echo(f"   {r['snippet'][:240]}{'…' if len(r['snippet']) > 240 else ''}")
+
+
+@app.command()
+def stats(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Show what is indexed: papers, chunks, embedding model, location and size on disk."""
+    from assistant.index import Index
+
+    try:
+        index = Index.open(load_settings(data_dir))
+        facts = index.stats()
+    except AssistantError as e:
+        fail(str(e))
+    if as_json:
+        emit(facts)
+        return
+    for key, value in facts.items():
+        typer.echo(f"{key.replace('_', ' '):>16}: {value}")
+
+
+def main() -> None:
+    from assistant import commands  # noqa: F401  (registers ask/chat/ui/eval)
+
+    app()
+
+
+if __name__ == "__main__":
+    main()

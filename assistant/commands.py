@@ -1,0 +1,1 @@
+"""Commands that build on answering: registered on the same Typer app (added below)."""

