@@ -1,0 +1,226 @@
+"""Question -> Answer. Retrieval, abstention and the citation check are shared by both modes:
+
+    resolve follow-up -> retrieve -> number sources -> abstain? -> extractive | LLM
+                      -> citation check -> Answer
+
+`stream()` yields events as they happen (sources first, then text, then the final Answer);
+`answer()` is the same pipeline, consumed.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from assistant import citations, extractive, prompts
+from assistant.chat import Resolved, history_text, resolve
+from assistant.errors import AssistantError, LLMError
+from assistant.prompts import ABSTAIN_PHRASE
+from assistant.retrieve import Retriever
+from assistant.settings import Settings
+from assistant.types import Answer, Citation, Hit, Source
+
+
+@dataclass
+class Event:
+    kind: Literal["sources", "token", "answer"]
+    data: Any
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 1)
+
+
+def abstained_text(hits: list[Hit]) -> str:
+    lines = [ABSTAIN_PHRASE]
+    if hits:
+        lines += ["", "Closest matches (not evidence — none of them answers it):"]
+        lines += [f"- {h.title}" for h in hits[:3]]
+    return "\n".join(lines)
+
+
+def says_abstain(text: str) -> bool:
+    norm = " ".join(text.lower().split())
+    return ABSTAIN_PHRASE.lower().rstrip(".") in norm
+
+
+class Answerer:
+    def __init__(self, retriever: Retriever, settings: Settings,
+                 llm_factory: Callable[[], Any] | None = None) -> None:
+        self.retriever = retriever
+        self.settings = settings
+        self._llm_factory = llm_factory
+
+    # --- public ------------------------------------------------------------------------
+
+    def answer(self, question: str, history: list[Answer] | None = None,
+               mode: str | None = None, k: int | None = None) -> Answer:
+        final = None
+        for event in self.stream(question, history, mode, k):
+            if event.kind == "answer":
+                final = event.data
+        assert final is not None
+        return final
+
+    def stream(self, question: str, history: list[Answer] | None = None,
+               mode: str | None = None, k: int | None = None) -> Iterator[Event]:
+        t0 = time.perf_counter()
+        history = history or []
+        question = " ".join(question.split())
+        use = self.settings.resolved_mode(mode)
+        timings: dict[str, float] = {}
+        base = dict(question=question, mode=use, timings_ms=timings,
+                    model=self.settings.llm_model if use == "llm" else None)
+        if not question:
+            yield Event("answer", Answer(answer="Ask a question about the papers.", **base))
+            return
+
+        t = time.perf_counter()
+        resolved = resolve(question, history)
+        if use == "llm" and history and self.settings.llm_configured:
+            resolved = self._condense(question, history, resolved, timings)
+        timings["condense_ms"] = _ms(t)
+
+        t = time.perf_counter()
+        hits = self._retrieve(resolved, k)
+        timings["retrieve_ms"] = _ms(t)
+        numbered = list(enumerate(hits, start=1))
+        sources = [Source(n=n, paper_id=h.paper_id, title=h.title, score=h.score,
+                          abstract=h.abstract) for n, h in numbered]
+        base["standalone_query"] = resolved.query
+        yield Event("sources", sources)
+
+        fresh = [h for h in hits if h.paper_id not in resolved.focus]
+        top = self.retriever.top_similarity(fresh) if fresh else 0.0
+        if not resolved.focus and top < self.settings.abstain_threshold:
+            text = abstained_text(hits)
+            yield Event("token", text)
+            timings["total_ms"] = _ms(t0)
+            yield Event("answer", Answer(answer=text, abstained=True, sources=sources, **base))
+            return
+
+        if use == "extractive":
+            yield from self._extractive(question, resolved, numbered, sources, base, t0)
+        else:
+            yield from self._generate(question, numbered, sources, base, t0)
+
+    # --- stages ------------------------------------------------------------------------
+
+    def _retrieve(self, resolved: Resolved, k: int | None) -> list[Hit]:
+        hits = self.retriever.search(resolved.query, k=k)
+        if not resolved.focus:
+            return hits
+        papers = self.retriever.index.catalog.papers(resolved.focus)
+        pinned = [Hit(paper_id=p.id, title=p.title, abstract=p.abstract,
+                      snippet=p.abstract[:300], score=1.0, dense_score=None, rank=0)
+                  for pid in resolved.focus if (p := papers.get(pid))]
+        rest = [h for h in hits if h.paper_id not in set(resolved.focus)]
+        return (pinned + rest)[: max(k or self.settings.top_k, len(pinned))]
+
+    def _condense(self, question: str, history: list[Answer], resolved: Resolved,
+                  timings: dict[str, float]) -> Resolved:
+        prompt = prompts.load("condense").render(history=history_text(history),
+                                                 question=question)
+        try:
+            gen = self._llm().complete([{"role": "user", "content": prompt}])
+        except LLMError:
+            return resolved  # retrieval still works from the rule-based query
+        query = gen.text.strip().strip('"').splitlines()[0] if gen.text.strip() else ""
+        timings["condense_llm_ms"] = round(gen.total_ms, 1)
+        return Resolved(query=query or resolved.query, focus=resolved.focus,
+                        is_followup=True)
+
+    def _extractive(self, question, resolved, numbered, sources, base, t0) -> Iterator[Event]:
+        t = time.perf_counter()
+        picks = extractive.select(question, numbered, self.retriever.embedder, self.settings,
+                                  focus=set(resolved.focus))
+        text = extractive.compose(picks)
+        for line in text.splitlines(keepends=True):
+            yield Event("token", line)
+        base["timings_ms"]["compose_ms"] = _ms(t)
+        quotes = {p.n: p.quotes for p in picks}
+        yield Event("answer", self._finish(text, sources, quotes, base, t0))
+
+    def _generate(self, question, numbered, sources, base, t0) -> Iterator[Event]:
+        from assistant.llm import Generation
+
+        timings = base["timings_ms"]
+        if not self.settings.llm_configured:
+            msg = ("No LLM endpoint is configured: set OPENAI_BASE_URL (and OPENAI_API_KEY if "
+                   "it needs one), or use --mode extractive.")
+            yield from self._failed(msg, sources, base, t0)
+            return
+        source_tpl = prompts.load("source")
+        block = "\n".join(
+            source_tpl.render(n=n, title=prompts.fence(h.title).replace('"', "'"),
+                              abstract=prompts.fence(h.abstract)).strip()
+            for n, h in numbered)
+        messages = [
+            {"role": "system",
+             "content": prompts.load("system").render(abstain_phrase=ABSTAIN_PHRASE)},
+            {"role": "user", "content": prompts.load("answer").render(
+                sources=block, question=question, abstain_phrase=ABSTAIN_PHRASE)},
+        ]
+        gen = Generation()
+        t = time.perf_counter()
+        try:
+            for delta in self._llm().stream(messages, gen):
+                yield Event("token", delta)
+        except AssistantError as e:
+            timings["generate_ms"] = _ms(t)
+            yield from self._failed(str(e), sources, base, t0)
+            return
+        timings["generate_ms"] = _ms(t)
+        if gen.first_token_ms is not None:
+            timings["first_token_ms"] = round(gen.first_token_ms, 1)
+        base["usage"] = gen.usage
+        if says_abstain(gen.text):
+            timings["total_ms"] = _ms(t0)
+            yield Event("answer", Answer(answer=abstained_text([h for _, h in numbered]),
+                                         abstained=True, sources=sources, **base))
+            return
+        yield Event("answer", self._finish(gen.text, sources, None, base, t0))
+
+    def _failed(self, message: str, sources, base, t0) -> Iterator[Event]:
+        listing = "\n".join(f"- [{s.n}] {s.title}" for s in sources[:5])
+        text = f"⚠ {message}" + (f"\n\nRetrieved papers:\n{listing}" if listing else "")
+        base["timings_ms"]["total_ms"] = _ms(t0)
+        yield Event("answer", Answer(answer=text, error=message, sources=sources, **base))
+
+    def _finish(self, text: str, sources: list[Source], quotes: dict[int, list[str]] | None,
+                base: dict, t0: float) -> Answer:
+        checked = citations.check(text, {s.n for s in sources})
+        by_n = {s.n: s for s in sources}
+        for s in sources:
+            s.cited = s.n in checked.cited
+            s.quotes = (quotes or {}).get(s.n) or (
+                supporting_sentences(checked.text, s) if s.cited else [])
+        base["timings_ms"]["total_ms"] = _ms(t0)
+        return Answer(
+            answer=checked.text,
+            citations=[Citation(n=n, paper_id=by_n[n].paper_id, title=by_n[n].title)
+                       for n in checked.cited],
+            sources=sources, flagged_sentences=checked.uncited_sentences,
+            removed_citations=checked.removed, **base,
+        )
+
+    def _llm(self):
+        if self._llm_factory is None:
+            raise LLMError("No LLM is wired into this answerer.", "config")
+        return self._llm_factory()
+
+
+def supporting_sentences(answer_text: str, source: Source, limit: int = 2) -> list[str]:
+    """Abstract sentences closest (by shared content words) to the answer's claims citing it."""
+    claims = [s for s in citations.sentences(answer_text)
+              if source.n in citations.markers(s)]
+    words = set().union(*(extractive.content_words(re.sub(citations.MARKER, "", c))
+                           for c in claims)) if claims else set()
+    if not words:
+        return []
+    ranked = sorted(citations.sentences(source.abstract),
+                    key=lambda s: -len(words & extractive.content_words(s)))
+    return [s for s in ranked[:limit] if words & extractive.content_words(s)]
