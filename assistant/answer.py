@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from assistant import citations, extractive, prompts
+from assistant import citations, coverage, extractive, prompts
 from assistant.chat import Resolved, history_text, resolve
 from assistant.errors import AssistantError, LLMError
 from assistant.prompts import ABSTAIN_PHRASE
@@ -95,7 +95,8 @@ class Answerer:
 
         fresh = [h for h in hits if h.paper_id not in resolved.focus]
         top = self.retriever.top_similarity(fresh) if fresh else 0.0
-        if not resolved.focus and top < self.settings.abstain_threshold:
+        # A follow-up about papers already on the table is covered by definition.
+        if not resolved.focus and not self.covers(question, top):
             text = abstained_text(hits)
             yield Event("token", text)
             timings["total_ms"] = _ms(t0)
@@ -106,6 +107,12 @@ class Answerer:
             yield from self._extractive(question, resolved, numbered, sources, base, t0)
         else:
             yield from self._generate(question, numbered, sources, base, t0)
+
+    def covers(self, question: str, top_similarity: float) -> bool:
+        return coverage.assess(
+            question, top_similarity, self.retriever.index.keyword,
+            self.settings.abstain_threshold, self.settings.abstain_soft_threshold,
+        ).covered
 
     # --- stages ------------------------------------------------------------------------
 

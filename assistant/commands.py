@@ -1,1 +1,171 @@
-"""Commands that build on answering: registered on the same Typer app (added below)."""
+"""Commands that build on answering: ask, chat, ui (and eval, registered by evals.command)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from assistant.cli import Batch, DataDir, TopK, app, emit, fail, load_settings, read_batch
+from assistant.errors import AssistantError
+from assistant.types import Answer
+
+Mode = Annotated[str | None, typer.Option(
+    "--mode", help="llm (needs OPENAI_BASE_URL or OPENAI_API_KEY) or extractive "
+    "(no LLM: cited sentences from the abstracts). Default: llm when configured.")]
+
+
+def _check_mode(mode: str | None) -> None:
+    if mode not in (None, "llm", "extractive", "auto"):
+        fail(f"--mode must be llm or extractive, not {mode!r}.", 2)
+
+
+def _services(data_dir: Path | None, k: int | None = None):
+    from assistant.services import Services
+
+    return Services(load_settings(data_dir, top_k=k))
+
+
+def print_answer(services, question: str, history: list[Answer], mode: str | None,
+                 k: int | None) -> Answer:
+    """Stream an answer to the terminal; returns the checked Answer."""
+    final: Answer | None = None
+    streamed = ""
+    for event in services.answerer.stream(question, history, mode, k):
+        if event.kind == "token":
+            streamed += event.data
+            typer.echo(event.data, nl=False)
+        elif event.kind == "answer":
+            final = event.data
+    assert final is not None
+    if final.error or final.answer.strip() != streamed.strip():
+        # The citation check changed the text (or the stream failed): show the final version.
+        typer.echo("\n\n" + ("" if final.error else "Checked answer:\n") + final.answer, nl=False)
+    typer.echo("\n")
+    if final.citations:
+        typer.secho("References", bold=True)
+        for c in final.citations:
+            typer.echo(f"  [{c.n}] {c.title}  ({c.paper_id})")
+    if final.removed_citations:
+        typer.secho(f"Removed citations to non-sources: {final.removed_citations}", fg="yellow")
+    if final.flagged_sentences:
+        typer.secho(f"{len(final.flagged_sentences)} sentence(s) cite nothing.", fg="yellow")
+    facts = f"mode: {final.mode} · {final.timings_ms.get('total_ms', 0):.0f} ms"
+    if final.usage:
+        facts += f" · {final.usage.total_tokens} tokens"
+    typer.secho(facts, dim=True)
+    return final
+
+
+@app.command()
+def ask(
+    question: Annotated[str | None, typer.Argument(help="Your question, in plain words.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON Answer.")] = False,
+    mode: Mode = None,
+    k: TopK = None,
+    batch: Batch = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Answer QUESTION from the corpus, every claim cited as [n].
+
+    Streams to the terminal unless --json. Batch: one {"question": ..., "followup": ...} per
+    line (followup optional, asked as the second turn); prints one JSON Answer per line, with
+    the first turn's Answer under "first" for follow-up lines.
+    """
+    _check_mode(mode)
+    if (question is None) == (batch is None):
+        fail("give either a QUESTION or --batch FILE.jsonl (see assistant ask --help).", 2)
+    services = _services(data_dir, k)
+    try:
+        if batch is not None:
+            _ask_batch(services, batch, mode, k)
+        elif as_json:
+            emit(services.answerer.answer(question, mode=mode, k=k).to_json_dict())
+        else:
+            answer = print_answer(services, question, [], mode, k)
+            if answer.error:
+                raise typer.Exit(1)
+    except AssistantError as e:
+        fail(str(e))
+
+
+def _ask_batch(services, batch: Path, mode: str | None, k: int | None) -> None:
+    for _, obj, err in read_batch(batch, "question"):
+        if err:
+            emit({"error": err})
+            continue
+        first = services.answerer.answer(obj["question"], mode=mode, k=k)
+        extra = {key: v for key, v in obj.items() if key not in ("question", "followup")}
+        followup = obj.get("followup")
+        if isinstance(followup, str) and followup.strip():
+            second = services.answerer.answer(followup, [first], mode=mode, k=k)
+            out: dict[str, Any] = {**extra, **second.to_json_dict(),
+                                   "first": first.to_json_dict()}
+        else:
+            out = {**extra, **first.to_json_dict()}
+        emit(out)
+
+
+@app.command()
+def chat(
+    mode: Mode = None,
+    k: TopK = None,
+    data_dir: DataDir = None,
+) -> None:
+    """A conversation in the terminal: follow-ups ("what dataset did it use?") use the history.
+
+    Type /new to start over, /quit (or Ctrl-D) to leave.
+    """
+    _check_mode(mode)
+    services = _services(data_dir, k)
+    try:
+        services.index  # fail early with the ingest hint  # noqa: B018
+    except AssistantError as e:
+        fail(str(e))
+    history: list[Answer] = []
+    label = services.settings.resolved_mode(mode)
+    typer.secho(f"Ask about the papers ({label} mode). /new starts over, /quit leaves.",
+                dim=True)
+    while True:
+        try:
+            question = input("\n› ").strip()
+        except (EOFError, KeyboardInterrupt):
+            typer.echo()
+            return
+        if not question:
+            continue
+        if question in ("/quit", "/exit"):
+            return
+        if question == "/new":
+            history.clear()
+            typer.secho("New conversation.", dim=True)
+            continue
+        try:
+            history.append(print_answer(services, question, history, mode, k))
+        except AssistantError as e:
+            typer.secho(f"error: {e}", fg="red", err=True)
+        sys.stdout.flush()
+
+
+@app.command()
+def ui(
+    host: Annotated[str | None, typer.Option(
+        help="Interface to bind (default 127.0.0.1: only this machine).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 7860).")] = None,
+    auth: Annotated[str | None, typer.Option(
+        envvar="ASSISTANT_UI_AUTH", help="Require a login, as user:password.")] = None,
+    share: Annotated[bool, typer.Option(
+        help="Ask Gradio for a public share link (off by default).")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Open the chat in the browser. On a fresh data dir, ingests seeds/ first."""
+    from ui.app import ensure_index, launch
+
+    services = _services(data_dir)
+    try:
+        ensure_index(services.settings, services)
+        launch(services.settings, services, host=host, port=port, auth=auth, share=share)
+    except AssistantError as e:
+        fail(str(e))

@@ -155,8 +155,11 @@ def _read_listing(path: Path, text: str) -> tuple[list[Paper], list[Skipped]]:
     for no, raw in enumerate(text.splitlines(), start=1):
         line = normalise(raw)
         # One page has the button text glued to the first title: "SubscribeMarconi: ...".
-        if line.startswith("Subscribe") and len(line) > len("Subscribe") + 3:
-            line = line[len("Subscribe"):].lstrip()
+        # A real title may start with the word ("Subscriber ..."): strip only a glued one.
+        rest = line[len("Subscribe"):]
+        if line.startswith("Subscribe") and len(rest) > 3 and not rest[0].islower() \
+                and not rest[0].isspace():
+            line = rest
         if line and not _is_chrome(line):
             lines.append((no, line))
     papers: list[Paper] = []

@@ -76,19 +76,28 @@ class KeywordIndex:
         retriever = bm25s.BM25.load(str(path)) if meta["chunk_ids"] else bm25s.BM25()
         return cls(retriever, meta["chunk_ids"], meta["paper_ids"], int(meta["version"]))
 
-    def search(self, query: str, n: int) -> list[tuple[str, float]]:
-        """Top-n (chunk id, BM25 score) with score > 0."""
+    def terms(self, text: str) -> list[str]:
+        """The stemmed, stopword-free terms BM25 would look up for `text`."""
         import bm25s
 
+        tokens = bm25s.tokenize([text], stopwords=_STOPWORDS, stemmer=self._stem,
+                                show_progress=False, return_ids=False)
+        return list(tokens[0]) if tokens else []
+
+    def unknown_terms(self, text: str) -> list[str]:
+        """Query terms that occur nowhere in the corpus."""
         if not self.chunk_ids:
             return []
-        tokens = bm25s.tokenize([query], stopwords=_STOPWORDS, stemmer=self._stem,
-                                show_progress=False, return_ids=False)
-        if not tokens or not tokens[0]:
+        vocab = self._retriever.vocab_dict
+        return list(dict.fromkeys(t for t in self.terms(text) if t not in vocab))
+
+    def search(self, query: str, n: int) -> list[tuple[str, float]]:
+        """Top-n (chunk id, BM25 score) with score > 0."""
+        if not self.chunk_ids:
             return []
         # Query tokens unseen in the corpus are dropped (bm25s would raise on them).
         vocab = self._retriever.vocab_dict
-        known = [[t for t in tokens[0] if t in vocab]]
+        known = [[t for t in self.terms(query) if t in vocab]]
         if not known[0]:
             return []
         k = min(n, len(self.chunk_ids))

@@ -76,9 +76,14 @@ class Settings(BaseSettings):
         "auto", description="auto: LLM when an endpoint is configured, else extractive."
     )
     abstain_threshold: float = Field(
-        0.36,
+        0.40,
         description="Below this cosine similarity of the best passage, the corpus is taken "
         "not to cover the question (calibrated on evals/datasets/golden.jsonl).",
+    )
+    abstain_soft_threshold: float = Field(
+        0.44,
+        description="Below this similarity, one key term unknown to the corpus is enough to "
+        "abstain (see assistant/coverage.py).",
     )
     extractive_sentences: int = Field(
         2, ge=1, le=5, description="Sentences quoted per paper in extractive answers."
