@@ -72,7 +72,8 @@ class SentenceTransformerEmbedder:
     @property
     def dim(self) -> int:
         model = self._load()
-        get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        get_dim = (getattr(model, "get_embedding_dimension", None)
+                   or model.get_sentence_embedding_dimension)
         return int(get_dim())
 
     def embed(self, texts: list[str]) -> np.ndarray:

@@ -19,7 +19,13 @@ from assistant.settings import Settings
 from assistant.types import Hit
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9\-\.]*[a-z0-9]|[a-z0-9]")
-_STOP = set(["a", "an", "the", "of", "in", "on", "for", "to", "and", "or", "with", "by", "from", "at", "as", "is", "are", "was", "were", "be", "been", "this", "that", "these", "those", "it", "its", "their", "there", "which", "what", "who", "whom", "how", "why", "when", "where", "does", "do", "did", "can", "could", "would", "should", "may", "might", "paper", "papers", "work", "works", "study", "studies", "approach", "approaches", "method", "methods", "propose", "proposes", "proposed", "present", "presents", "show", "shows", "use", "used", "using", "about", "any", "some", "corpus", "me", "tell", "find", "give", "list", "describe", "discuss"])
+_STOP = frozenset(
+    """a an the of in on for to and or with by from at as is are was were be been this
+that these those it its their there which what who whom how why when where does do did can
+could would should may might paper papers work works study studies approach approaches method
+methods propose proposes proposed present presents show shows use used using about any some
+corpus me tell find give list describe discuss""".split()
+)
 
 
 def content_words(text: str) -> set[str]:
