@@ -106,7 +106,10 @@ class Answerer:
         if use == "extractive":
             yield from self._extractive(question, resolved, numbered, sources, base, t0)
         else:
-            yield from self._generate(question, numbered, sources, base, t0)
+            # The answer prompt carries no conversation: a follow-up ("what did it report?")
+            # is asked in its standalone form, or the model cannot tell what "it" is.
+            asked = resolved.query if resolved.is_followup else question
+            yield from self._generate(asked, numbered, sources, base, t0)
 
     def covers(self, question: str, top_similarity: float) -> bool:
         return coverage.assess(

@@ -26,6 +26,11 @@ _SINGULAR = re.compile(
 _PLURAL = re.compile(r"\b(they|them|their|these|those|both|each of them|compare|contrast|"
                      r"differ|difference)\b", re.IGNORECASE)
 
+# "Which papers use X?", "Is there a paper on Y?": a new search, not a continuation.
+_NEW_SEARCH = re.compile(
+    r"\b(which|what|any|are there)\s+(papers|works|studies|articles)\b|"
+    r"\bis there (a|an|any)\s+(paper|work|study|article)\b", re.IGNORECASE)
+
 
 @dataclass
 class Resolved:
@@ -51,11 +56,16 @@ def resolve(question: str, history: list[Answer]) -> Resolved:
     candidates = _previous_papers(prev)
     focus: list[tuple[str, str]] = []
     for m in _ORDINAL_REF.finditer(question):
-        n = _ORDINALS.get((m.group(1) or "").lower()) or int(m.group(3) or m.group(4) or 0)
-        # "the second one" means the second paper the answer cited, else source number n.
-        if 0 < n <= len(candidates):
-            focus.append(candidates[n - 1][1:])
-        elif n in by_number:
+        if m.group(1):
+            # "the second one" means the second paper the answer cited, else source number n.
+            n = _ORDINALS[m.group(1).lower()]
+            if 0 < n <= len(candidates):
+                focus.append(candidates[n - 1][1:])
+                continue
+        else:
+            # "[3]", "paper 3": the number shown beside the source, whatever else was cited.
+            n = int(m.group(3) or m.group(4))
+        if n in by_number:
             focus.append(by_number[n])
     if _LAST_REF.search(question) and candidates:
         focus.append(candidates[-1][1:])
@@ -64,7 +74,7 @@ def resolve(question: str, history: list[Answer]) -> Resolved:
         focus.insert(0, candidates[0][1:])
     if not focus and _PLURAL.search(question):
         focus = [c[1:] for c in candidates[:3]]
-    short = len(question.split()) <= 7
+    short = len(question.split()) <= 7 and not _NEW_SEARCH.search(question)
     if not focus and short and candidates and not prev.abstained:
         # "And the dataset?" — short questions with no subject continue the last topic.
         focus = [candidates[0][1:]]

@@ -105,7 +105,7 @@ def search(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     batch: Batch = None,
     fusion: Annotated[str | None, typer.Option(
-        help="rrf (hybrid), dense or bm25 (default: settings.fusion).")] = None,
+        help="convex or rrf (hybrid), dense or bm25 (default: settings.fusion).")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Find the papers most relevant to QUERY (hybrid dense + keyword retrieval).
@@ -117,8 +117,8 @@ def search(
 
     if (query is None) == (batch is None):
         fail("give either a QUERY or --batch FILE.jsonl (see assistant search --help).", 2)
-    if fusion not in (None, "rrf", "dense", "bm25"):
-        fail(f"--fusion must be rrf, dense or bm25, not {fusion!r}.", 2)
+    if fusion not in (None, "convex", "rrf", "dense", "bm25"):
+        fail(f"--fusion must be convex, rrf, dense or bm25, not {fusion!r}.", 2)
     services = Services(load_settings(data_dir))
 
     def run(q: str) -> dict[str, Any]:

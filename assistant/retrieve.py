@@ -1,8 +1,14 @@
 """Hybrid retrieval: dense (Chroma via llama-index) + BM25, fused per paper.
 
 Fusion happens at paper level: each retriever's chunk ranking is collapsed to a paper
-ranking (a paper's rank is that of its best chunk), then weighted reciprocal-rank fusion
-combines them. A paper therefore appears once, with the chunk that matched best.
+ranking (a paper's score is that of its best chunk), then the two are combined. A paper
+therefore appears once, with the chunk that matched best.
+
+Two fusions: "convex" (default) mixes the scores themselves — cosine min-max normalised over
+the candidates, BM25 divided by its maximum — weighted by `dense_alpha`; "rrf" is weighted
+reciprocal-rank fusion. On abstracts BM25 alone is hard to beat; rank fusion only ties it on
+our golden set while the convex mix beats it (bench/ingest_search.py prints the table),
+because it keeps *how much* better the top keyword match is, which ranks throw away.
 """
 
 from __future__ import annotations
@@ -31,6 +37,23 @@ def _per_paper(rows: list[tuple[str, str, float]]) -> list[_Ranked]:
     return list(seen.values())
 
 
+def convex(dense: list[_Ranked], keyword: list[_Ranked], alpha: float) -> list[tuple[str, float]]:
+    """alpha * normalised cosine + (1 - alpha) * normalised BM25; 1.0 = top in both."""
+    totals: dict[str, float] = {}
+    if dense:
+        lo, hi = min(r.score for r in dense), max(r.score for r in dense)
+        for r in dense:
+            totals[r.paper_id] = alpha * (r.score - lo) / max(hi - lo, 1e-9)
+    if keyword:
+        top = max(r.score for r in keyword) or 1.0
+        for r in keyword:
+            totals[r.paper_id] = totals.get(r.paper_id, 0.0) + (1 - alpha) * r.score / top
+    # No rescaling when one list is empty: a query no keyword matches has lost that share of
+    # its relevance (otherwise the best of nothing would score 1.0).
+    # The weakest candidate normalises to 0; keep every returned paper's score positive.
+    return sorted(((p, max(v, 1e-4)) for p, v in totals.items()), key=lambda x: -x[1])
+
+
 def fuse(rankings: list[tuple[list[_Ranked], float]], rrf_k: int) -> list[tuple[str, float]]:
     """Weighted RRF over paper rankings; scores normalised so 1.0 = first in every list."""
     totals: dict[str, float] = {}
@@ -53,20 +76,21 @@ class Retriever:
         n = max(self.settings.candidates, k * 3)
         dense: list[_Ranked] = []
         keyword: list[_Ranked] = []
-        if fusion in ("rrf", "dense"):
+        if fusion in ("convex", "rrf", "dense"):
             vector = self.embedder.embed([query])[0].tolist()
             dense = _per_paper(self.index.dense_search(vector, n))
-        if fusion in ("rrf", "bm25"):
+        if fusion in ("convex", "rrf", "bm25"):
             kw_rows = self.index.keyword.search(query, n)
             paper_of = self.index.catalog.chunk_papers(cid for cid, _ in kw_rows)
             keyword = _per_paper([(cid, paper_of[cid], s) for cid, s in kw_rows
                                   if cid in paper_of])
-        lists = []
-        if dense:
-            lists.append((dense, self.settings.dense_weight if fusion == "rrf" else 1.0))
-        if keyword:
-            lists.append((keyword, self.settings.bm25_weight if fusion == "rrf" else 1.0))
-        fused = fuse(lists, self.settings.rrf_k)[:k]
+        if fusion in ("convex", "dense", "bm25"):
+            alpha = {"dense": 1.0, "bm25": 0.0}.get(fusion, self.settings.dense_alpha)
+            fused = convex(dense, keyword, alpha)[:k]
+            return self._hits(fused, {r.paper_id: r for r in dense},
+                              {r.paper_id: r for r in keyword})
+        lists = [(dense, self.settings.dense_weight), (keyword, self.settings.bm25_weight)]
+        fused = fuse([(r, w) for r, w in lists if r], self.settings.rrf_k)[:k]
         return self._hits(fused, {r.paper_id: r for r in dense}, {r.paper_id: r for r in keyword})
 
     def _hits(self, fused, dense: dict[str, _Ranked], keyword: dict[str, _Ranked]) -> list[Hit]:

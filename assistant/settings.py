@@ -64,8 +64,13 @@ class Settings(BaseSettings):
     candidates: int = Field(
         60, ge=5, description="Chunks fetched from each retriever before fusion."
     )
-    fusion: Literal["rrf", "dense", "bm25"] = Field(
-        "rrf", description="rrf: weighted reciprocal-rank fusion of dense and BM25."
+    fusion: Literal["convex", "rrf", "dense", "bm25"] = Field(
+        "convex",
+        description="convex: weighted mix of normalised dense and BM25 scores; rrf: weighted "
+        "reciprocal-rank fusion; dense or bm25 alone.",
+    )
+    dense_alpha: float = Field(
+        0.4, ge=0, le=1, description="Share of the dense score in convex fusion."
     )
     rrf_k: int = Field(60, ge=1, description="RRF constant: larger flattens rank differences.")
     dense_weight: float = Field(1.0, ge=0, description="Weight of the dense ranking in RRF.")
