@@ -302,6 +302,8 @@ def _ingest_locked(settings, papers, embedder, report, rebuild, prune, progress,
     identity = model_identity(settings)
     if current is not None and not rebuild:
         check_model(current, settings)
+        # A rebuild killed before its switch left a generation nobody reads: drop it.
+        _drop_generations(settings, keep={current.generation})
     if current is None or rebuild:
         generation = (current.generation + 1) if current else 1
         _drop_generations(settings, keep={current.generation} if current else set())
