@@ -41,7 +41,7 @@ class LLMError(AssistantError):
     """The LLM endpoint failed; the message says what failed and what to do."""
 
     def __init__(self, message: str, kind: str = "error") -> None:
-        super().__init__(message)
+        super().__init__(message[:1].upper() + message[1:])
         self.kind = kind
 
 

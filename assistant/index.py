@@ -234,6 +234,7 @@ class IngestReport:
     failed_files: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
     rebuilt: bool = False
+    prune_skipped: bool = False
 
     def summary(self) -> str:
         lines = [
@@ -245,6 +246,8 @@ class IngestReport:
             f"Chunks embedded: {self.chunks_embedded} in {self.seconds:.1f} s"
             + (" (full rebuild)" if self.rebuilt else ""),
         ]
+        if self.prune_skipped:
+            lines.append("Not pruned: a file could not be read; fix it and run again.")
         for s in self.failed_files:
             lines.append(f"  failed: {s.reason}")
         if self.skipped:
@@ -285,6 +288,9 @@ def ingest(
         lock.acquire(timeout=lock_wait_s)
     except Timeout:
         raise IndexBusy(data_dir, lock_wait_s) from None
+    if prune and corpus.failed_files:
+        # An unreadable file is not a file whose papers were removed: prune nothing.
+        prune, report.prune_skipped = False, True
     try:
         if not corpus.papers:
             return report

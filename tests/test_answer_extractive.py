@@ -1,0 +1,165 @@
+"""Extractive answers over the real seed index (633 papers, real MiniLM, real Chroma/BM25)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from assistant.answer import Answerer
+from assistant.citations import markers
+from assistant.prompts import ABSTAIN_PHRASE
+from assistant.types import Answer
+
+pytestmark = pytest.mark.slow
+
+MARCONI = "Marconi: Prefix Caching for the Era of Hybrid LLMs"
+LOOKUP = "that paper about prefix caching for hybrid LLMs with state space layers"
+DETAIL = "What token hit rate improvement does Marconi achieve?"
+THEME = "Which papers scale 3D Gaussian Splatting reconstruction to large or city-scale scenes?"
+GAUSSIAN_PAPERS = {
+    "BlockGaussian: Efficient Large-Scale Scene Novel View Synthesis via Adaptive Block-Based "
+    "Gaussian Splatting",
+    "CityGaussianV2: Efficient and Geometrically Accurate Reconstruction for Large-Scale Scenes",
+    "Diffusion-Guided Gaussian Splatting for Large-Scale Unconstrained 3D Reconstruction and "
+    "Novel View Synthesis",
+    "ICP-3DGS: SfM-free 3D Gaussian Splatting for Large-scale Unbounded Scenes",
+    "VastGaussian: Vast 3D Gaussians for Large Scene Reconstruction",
+    "Long-LRM: Long-sequence Large Reconstruction Model for Wide-coverage Gaussian Splats",
+}
+OFF_CORPUS = ["best sourdough bread recipe", "who won the 1998 football world cup"]
+ANSWERED = [LOOKUP, DETAIL, THEME]
+
+
+@pytest.fixture(scope="module")
+def answerer(seed_services, seed_settings) -> Answerer:
+    settings = seed_settings.model_copy(update={"answer_mode": "extractive"})
+    return Answerer(seed_services.retriever, settings)
+
+
+@pytest.fixture(scope="module")
+def answers(answerer) -> dict[str, tuple[list, Answer]]:
+    """Each question answered once through stream(): (events, final answer)."""
+    out = {}
+    for question in ANSWERED + OFF_CORPUS:
+        events = list(answerer.stream(question))
+        out[question] = (events, events[-1].data)
+    return out
+
+
+def bullet_quotes(answer: Answer) -> list[tuple[int, str]]:
+    """(source number, quoted sentence) for every quote in the answer's bullets."""
+    out = []
+    for line in answer.answer.splitlines():
+        if line.startswith("- **"):
+            body = line.split("** — ", 1)[1]
+            out += [(int(n), q.strip()) for q, n in re.findall(r"(.+?) \[(\d+)\]\.", body)]
+    return out
+
+
+def test_lookup_cites_marconi_first(answers):
+    _, answer = answers[LOOKUP]
+    assert answer.mode == "extractive" and answer.model is None
+    assert not answer.abstained and answer.error is None
+    assert answer.sources[0].title == MARCONI
+    assert answer.citations[0].n == 1 and answer.citations[0].title == MARCONI
+    assert answer.answer.startswith(f"One paper in the corpus addresses this: *{MARCONI}* [1].")
+
+
+def test_detail_question_quotes_the_figure(answers):
+    _, answer = answers[DETAIL]
+    assert "34.4" in answer.answer
+    assert answer.citations[0].title == MARCONI
+    (n,) = {n for n, q in bullet_quotes(answer) if "34.4" in q}
+    assert answer.sources[n - 1].title == MARCONI
+
+
+def test_theme_question_cites_several_papers_under_a_lead_line(answers):
+    _, answer = answers[THEME]
+    lead = re.match(r"(\d+) papers in the corpus address this; the most relevant is \*(.+)\* "
+                    r"\[1\]\.", answer.answer)
+    assert lead, answer.answer
+    count = int(lead.group(1))
+    assert count >= 3
+    assert len(answer.citations) == count
+    assert lead.group(2) == answer.citations[0].title == answer.sources[0].title
+    assert sum(line.startswith("- **") for line in answer.answer.splitlines()) == count
+    cited_titles = {c.title for c in answer.citations}
+    assert len(cited_titles & GAUSSIAN_PAPERS) >= 3
+
+
+@pytest.mark.parametrize("question", ANSWERED)
+def test_every_sentence_cites_a_source(answers, question):
+    _, answer = answers[question]
+    assert answer.flagged_sentences == []
+    assert answer.removed_citations == []
+    for line in answer.answer.splitlines():
+        if line.strip():
+            assert markers(line), line
+
+
+@pytest.mark.parametrize("question", ANSWERED)
+def test_quotes_are_verbatim_from_the_cited_abstract(answers, question):
+    _, answer = answers[question]
+    by_n = {s.n: s for s in answer.sources}
+    quoted = bullet_quotes(answer)
+    assert quoted
+    for n, sentence in quoted:
+        assert sentence in by_n[n].abstract, (n, sentence)
+    for s in answer.sources:
+        assert s.cited == bool(s.quotes)
+        for q in s.quotes:
+            assert q in s.abstract
+            assert q.rstrip(".") in answer.answer
+
+
+@pytest.mark.parametrize("question", ANSWERED)
+def test_citations_are_all_valid(answers, question):
+    _, answer = answers[question]
+    by_n = {s.n: s for s in answer.sources}
+    used = markers(answer.answer)
+    assert used and set(used) <= set(by_n)
+    assert [c.n for c in answer.citations] == list(dict.fromkeys(used))
+    for c in answer.citations:
+        assert (c.paper_id, c.title) == (by_n[c.n].paper_id, by_n[c.n].title)
+        assert by_n[c.n].cited
+
+
+@pytest.mark.parametrize("question", ANSWERED)
+def test_stream_events(answers, question):
+    events, answer = answers[question]
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "sources" and kinds[-1] == "answer"
+    assert set(kinds[1:-1]) == {"token"} and len(kinds) > 3
+    assert events[0].data == answer.sources
+    assert len(answer.sources) == 6
+    assert "".join(e.data for e in events if e.kind == "token") == answer.answer
+    assert answer.standalone_query == question
+    assert {"retrieve_ms", "compose_ms", "total_ms"} <= answer.timings_ms.keys()
+
+
+@pytest.mark.parametrize("question", OFF_CORPUS)
+def test_off_corpus_questions_abstain(answers, question):
+    events, answer = answers[question]
+    assert answer.abstained is True
+    assert answer.citations == []
+    assert answer.answer.startswith(ABSTAIN_PHRASE)
+    assert "Closest matches" in answer.answer
+    assert not markers(answer.answer)
+    assert answer.sources  # still shown, as near misses
+    for s in answer.sources[:3]:
+        assert f"- {s.title}" in answer.answer
+    assert not any(s.cited for s in answer.sources)
+    assert [e.kind for e in events] == ["sources", "token", "answer"]
+
+
+def test_k_limits_the_sources(answerer):
+    answer = answerer.answer(LOOKUP, k=3)
+    assert len(answer.sources) == 3
+    assert answer.sources[0].title == MARCONI
+
+
+def test_blank_question_asks_for_one(answerer):
+    answer = answerer.answer("   \n ")
+    assert answer.answer == "Ask a question about the papers."
+    assert answer.sources == [] and answer.citations == []
