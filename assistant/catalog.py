@@ -126,14 +126,22 @@ class Catalog:
 
     # --- writes (each call is one transaction) -----------------------------------------
 
+    def _merged_sources(self, papers: list[Paper]) -> dict[str, list[str]]:
+        """Files a paper came from accumulate across ingests (A today, B tomorrow: both)."""
+        known = {pid: json.loads(src) for pid, src in self.db.execute(
+            f"SELECT id, sources FROM papers WHERE id IN ({','.join('?' * len(papers))})",
+            [p.id for p in papers])} if papers else {}
+        return {p.id: list(dict.fromkeys(known.get(p.id, []) + p.sources)) for p in papers}
+
     def put(self, papers: list[Paper], chunks: list[Chunk]) -> None:
         """Insert or replace papers together with all their chunks, atomically."""
+        sources = self._merged_sources(papers)
         with self.db:
             for p in papers:
                 self.db.execute("DELETE FROM chunks WHERE paper_id=?", (p.id,))
                 self.db.execute(
                     "INSERT OR REPLACE INTO papers VALUES (?,?,?,?,?,?)",
-                    (p.id, p.title, p.abstract, json.dumps(p.sources),
+                    (p.id, p.title, p.abstract, json.dumps(sources[p.id]),
                      json.dumps(p.metadata), p.content_hash),
                 )
             self.db.executemany(
@@ -144,11 +152,14 @@ class Catalog:
 
     def update_sources(self, papers: list[Paper]) -> None:
         """Unchanged text, but the set of files a paper came from may have grown."""
-        with self.db:
-            self.db.executemany(
-                "UPDATE papers SET sources=? WHERE id=? AND sources<>?",
-                [(json.dumps(p.sources), p.id, json.dumps(p.sources)) for p in papers],
-            )
+        for i in range(0, len(papers), 500):
+            part = papers[i : i + 500]
+            merged = self._merged_sources(part)
+            with self.db:
+                self.db.executemany(
+                    "UPDATE papers SET sources=? WHERE id=? AND sources<>?",
+                    [(json.dumps(merged[p.id]), p.id, json.dumps(merged[p.id])) for p in part],
+                )
 
     def delete(self, paper_ids: list[str]) -> None:
         with self.db:

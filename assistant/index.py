@@ -18,6 +18,7 @@ import math
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import Any
 from assistant.catalog import Catalog
 from assistant.corpus import Skipped, iter_batches, read_corpus
 from assistant.embeddings import Embedder, bundled_model_path, model_identity
-from assistant.errors import EmbeddingMismatch, IndexBusy, IndexMissing
+from assistant.errors import CorpusError, EmbeddingMismatch, IndexBusy, IndexMissing
 from assistant.keyword import KeywordIndex
 from assistant.settings import Settings
 from assistant.types import Chunk, Paper
@@ -47,6 +48,9 @@ class Manifest:
     chunk_size: int = 220
     chunk_overlap: int = 40
     chroma: str = "embedded"
+    # Names this index's Chroma collections, so data dirs sharing one Chroma server never
+    # touch each other's collections.
+    index_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     updated_at: float = field(default_factory=time.time)
 
     @classmethod
@@ -283,6 +287,13 @@ def ingest(
     report = IngestReport(files=corpus.files, papers=len(corpus.papers),
                           duplicates=corpus.duplicates, skipped=corpus.skipped,
                           failed_files=corpus.failed_files)
+    if rebuild and corpus.failed_files:
+        # A rebuild holds only what was read: an unreadable file would silently drop papers.
+        raise CorpusError(
+            "Not rebuilding: some files could not be read, and their papers would be lost:\n"
+            + "\n".join(f"  {s.reason}" for s in corpus.failed_files)
+            + "\nFix or leave out those files and run again; the current index is unchanged."
+        )
     lock = FileLock(str(data_dir / ".ingest.lock"))
     try:
         lock.acquire(timeout=lock_wait_s)
@@ -309,13 +320,14 @@ def _ingest_locked(settings, papers, embedder, report, rebuild, prune, progress,
     if current is not None and not rebuild:
         check_model(current, settings)
         # A rebuild killed before its switch left a generation nobody reads: drop it.
-        _drop_generations(settings, keep={current.generation})
+        _drop_generations(settings, current.index_id, keep={current.generation})
     if current is None or rebuild:
         generation = (current.generation + 1) if current else 1
-        _drop_generations(settings, keep={current.generation} if current else set())
+        index_id = current.index_id if current else uuid.uuid4().hex[:8]
+        _drop_generations(settings, index_id, keep={current.generation} if current else set())
         target = Manifest(
             embed_model=identity, dim=embedder.dim, generation=generation,
-            collection=f"{settings.collection}-g{generation}",
+            collection=collection_name(settings, index_id, generation), index_id=index_id,
             chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap,
             chroma=chroma_location(settings),
         )
@@ -329,7 +341,7 @@ def _ingest_locked(settings, papers, embedder, report, rebuild, prune, progress,
         _sync(index, papers, embedder, report, prune or rebuild, progress, on_progress)
         if target is not current and current is not None:
             target.write(data_dir)  # switch readers to the finished rebuild
-            _drop_generations(settings, keep={target.generation})
+            _drop_generations(settings, target.index_id, keep={target.generation})
     finally:
         index.close()
 
@@ -418,8 +430,12 @@ def _reconcile(index: Index) -> int:
     return len(orphans)
 
 
-def _drop_generations(settings: Settings, keep: set[int]) -> None:
-    """Delete leftovers of other generations (a finished or abandoned rebuild)."""
+def collection_name(settings: Settings, index_id: str, generation: int) -> str:
+    return f"{settings.collection}-{index_id}-g{generation}"
+
+
+def _drop_generations(settings: Settings, index_id: str, keep: set[int]) -> None:
+    """Delete leftovers of this index's other generations (a finished or abandoned rebuild)."""
     for d in settings.data_dir.glob("gen-*"):
         try:
             g = int(d.name.split("-", 1)[1])
@@ -431,7 +447,7 @@ def _drop_generations(settings: Settings, keep: set[int]) -> None:
         client = chroma_client(settings)
         for col in client.list_collections():
             name = col if isinstance(col, str) else col.name
-            prefix = f"{settings.collection}-g"
+            prefix = f"{settings.collection}-{index_id}-g"
             if name.startswith(prefix) and name[len(prefix):].isdigit() \
                     and int(name[len(prefix):]) not in keep:
                 client.delete_collection(name)

@@ -43,7 +43,9 @@ def convex(dense: list[_Ranked], keyword: list[_Ranked], alpha: float) -> list[t
     if dense:
         lo, hi = min(r.score for r in dense), max(r.score for r in dense)
         for r in dense:
-            totals[r.paper_id] = alpha * (r.score - lo) / max(hi - lo, 1e-9)
+            # All candidates equally similar (e.g. a one-chunk index): all count as best.
+            norm = (r.score - lo) / (hi - lo) if hi - lo > 1e-9 else 1.0
+            totals[r.paper_id] = alpha * norm
     if keyword:
         top = max(r.score for r in keyword) or 1.0
         for r in keyword:
