@@ -1,0 +1,219 @@
+"""The UI in a real headless Chromium (Debian's, driven by Playwright; no browser download):
+ask, watch the answer stream in, follow [n] links to their source cards, and check that a
+malicious abstract stays inert text. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from assistant.answer import Event
+from assistant.settings import Settings
+from assistant.types import Answer, Citation, Source
+from ui.app import build_app, launch_options
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+sync_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+if not Path(CHROMIUM).exists():
+    pytest.skip("Chromium is not installed (apt-get install -y chromium)",
+                allow_module_level=True)
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+QUESTION = "Which optimizers reduce memory use when training large language models?"
+TIMEOUT_MS = 90_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve(settings: Settings, services) -> Iterator[str]:
+    demo = build_app(settings, services)
+    port = free_port()
+    demo.launch(prevent_thread_lock=True, quiet=True, **launch_options(settings, port=port))
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1440, "height": 900},
+                                  permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    yield page
+    context.close()
+
+
+def in_viewport(page, selector: str) -> bool:
+    return page.eval_on_selector(selector, """el => {
+        const r = el.getBoundingClientRect();
+        return r.top >= 0 && r.top < window.innerHeight && r.height > 0; }""")
+
+
+def test_ask_stream_and_follow_citations(page, seed_settings, seed_services):
+    expect = sync_api.expect
+    with serve(seed_settings, seed_services) as url:
+        page.goto(url)
+        # Settings: extractive mode (no LLM needed); corpus stats are shown.
+        accordion = page.locator("#pa-settings").get_by_text("Settings", exact=True)
+        accordion.click()
+        page.locator("#pa-mode label", has_text="extractive").click()
+        expect(page.locator("#pa-mode input[value='extractive']")).to_be_checked()
+        expect(page.locator("#pa-stats")).to_contain_text("633 papers")
+        accordion.click()
+
+        box = page.locator("#pa-question textarea")
+        box.fill(QUESTION)
+        box.press("Enter")
+        # The answer streams in, then the cited source cards replace the retrieved list.
+        page.wait_for_selector("#pa-chat a.cite[href='#src-1']", timeout=TIMEOUT_MS)
+        page.wait_for_selector("#pa-sources #src-1.is-cited", timeout=TIMEOUT_MS)
+        page.wait_for_selector("#pa-chat .facts", timeout=TIMEOUT_MS)
+        expect(box).to_have_value("")
+        expect(page.locator("#pa-chat .facts").last).to_contain_text("extractive")
+        expect(page.locator("#pa-sources mark").first).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "ui-answer.png"))
+
+        # The copy button copies clean text: [n] markers, no markup, no facts line.
+        page.locator("#pa-chat button[aria-label='Copy message']").last.click()
+        copied = page.evaluate("navigator.clipboard.readText()")
+        assert "[1]" in copied and "<" not in copied and "&#" not in copied
+        assert "extractive ·" not in copied
+
+        # [1] -> card #src-1, targeted and in view.
+        page.locator("#pa-chat a.cite[href='#src-1']").first.click()
+        card = page.locator("#src-1")
+        expect(card).to_be_in_viewport()
+        assert card.evaluate(
+            "el => el.matches(':target') || el.classList.contains('is-target')")
+        assert page.url.endswith("#src-1")
+
+        # The last cited card starts below the fold of the sources panel: it scrolls to it,
+        # and only the panel scrolls (the chat stays where it was).
+        last = max(int(h.split("-")[1]) for h in page.eval_on_selector_all(
+            "#pa-chat a.cite", "els => els.map(e => e.getAttribute('href'))"))
+        link = page.locator(f"#pa-chat a.cite[href='#src-{last}']").last
+        link.scroll_into_view_if_needed()
+        chat_top = page.eval_on_selector("#pa-chat", "el => el.getBoundingClientRect().top")
+        link.click()
+        expect(page.locator(f"#src-{last}")).to_be_in_viewport()
+        expect(page.locator(f"#src-{last}")).to_have_class("src-card is-cited is-target flash")
+        page.wait_for_timeout(700)  # let the smooth scroll settle for the screenshot
+        assert page.eval_on_selector(
+            "#pa-chat", "el => el.getBoundingClientRect().top") == pytest.approx(chat_top)
+        assert in_viewport(page, f"#src-{last}")
+        page.screenshot(path=str(ARTIFACTS / "ui-citation.png"))
+
+        # A follow-up through the Send button keeps the conversation.
+        box.fill("What does the second paper propose?")
+        page.locator("#pa-send").click()
+        expect(page.locator("#pa-chat .facts")).to_have_count(2, timeout=TIMEOUT_MS)
+        page.wait_for_selector("#pa-sources #src-1.is-cited")
+        assert page.locator("#pa-chat .message").count() >= 4
+        sources_for = page.locator("#pa-sources .src-for")
+        expect(sources_for).to_contain_text("What does the second paper propose?")
+
+        # Clicking an earlier message shows that turn's sources again.
+        page.locator("#pa-chat .message").first.click()
+        expect(sources_for).to_contain_text(QUESTION)
+
+        # New chat clears the conversation and the sources.
+        page.locator("#pa-new").click()
+        expect(page.locator("#pa-chat .facts")).to_have_count(0)
+        expect(page.locator("#pa-sources")).to_contain_text("Ask a question")
+
+
+# --- a malicious abstract, rendered by the real frontend -------------------------------------
+
+EVIL_ABSTRACT = (
+    "Benign opening sentence. <script>window.__pwned = 'script'</script> "
+    "<img src=x onerror=\"window.__pwned = 'img'\"> ![beacon](http://evil.invalid/beacon.png) "
+    "[click](javascript:window.__pwned='link') ${window.__pwned='tpl'} {{7*7}} "
+    "See http://evil.invalid/track.gif for details."
+)
+EVIL_TITLE = "Evil <b>bold</b> ![t](http://evil.invalid/title.png) title"
+
+
+class EvilAnswerer:
+    def stream(self, question, history=None, mode=None, k=None):
+        src = Source(n=1, paper_id="evil", title=EVIL_TITLE, score=0.9, abstract=EVIL_ABSTRACT)
+        yield Event("sources", [src])
+        text = f"The paper says: {EVIL_ABSTRACT} [1]"
+        yield Event("token", text)
+        cited = src.model_copy(update={"cited": True, "quotes": [EVIL_ABSTRACT.split(". ")[1]]})
+        yield Event("answer", Answer(
+            question=question, answer=text, mode="extractive", sources=[cited],
+            citations=[Citation(n=1, paper_id="evil", title=EVIL_TITLE)],
+            timings_ms={"total_ms": 3.0}))
+
+
+class EvilServices:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.answerer = EvilAnswerer()
+
+        class _Index:
+            def stats(self) -> dict:
+                return {"papers": 1, "chunks": 1, "embedding_model": "stub"}
+
+        self.index = _Index()
+
+
+def test_malicious_source_renders_as_inert_text(page, tmp_path):
+    settings = Settings(_env_file=None, data_dir=tmp_path, answer_mode="extractive")
+    dialogs: list[str] = []
+    evil_requests: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.on("request", lambda r: evil_requests.append(r.url) if "evil" in r.url else None)
+    with serve(settings, EvilServices(settings)) as url:
+        page.goto(url)
+        box = page.locator("#pa-question textarea")
+        box.fill('<img src=x onerror="window.__pwned=\'question\'"> is this safe?')
+        box.press("Enter")
+        page.wait_for_selector("#pa-sources #src-1.is-cited")
+        page.wait_for_selector("#pa-chat .facts")
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / "ui-escaping.png"))
+
+        assert page.evaluate("window.__pwned") is None
+        assert not dialogs and not evil_requests
+        for where in ("#pa-chat", "#pa-sources"):
+            assert page.locator(f"{where} script, {where} img, {where} iframe").count() == 0
+            hrefs = page.eval_on_selector_all(
+                f"{where} a", "els => els.map(e => e.getAttribute('href'))")
+            assert all(h == "#src-1" for h in hrefs), hrefs
+        sources_text = page.locator("#pa-sources").inner_text()
+        assert "<script>window.__pwned = 'script'</script>" in sources_text
+        assert "![beacon](http://evil.invalid/beacon.png)" in sources_text
+        assert "${window.__pwned='tpl'} {{7*7}}" in sources_text
+        chat_text = page.locator("#pa-chat").inner_text()
+        assert "onerror" in chat_text and "![beacon](" in chat_text
+        # Copying the answer gives the abstract's text back, as text.
+        page.locator("#pa-chat button[aria-label='Copy message']").last.click()
+        copied = page.evaluate("navigator.clipboard.readText()")
+        assert "<script>window.__pwned = 'script'</script>" in copied and "[1]" in copied
+        assert page.evaluate("window.__pwned") is None

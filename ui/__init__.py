@@ -1,0 +1,1 @@
+"""The Gradio chat UI (ui.app) and its pure rendering functions (ui.render)."""
