@@ -12,11 +12,12 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from assistant import citations, coverage, extractive, prompts
 from assistant.chat import Resolved, history_text, resolve
+from assistant.corpus import scrub_surrogates
 from assistant.errors import AssistantError, LLMError
 from assistant.prompts import ABSTAIN_PHRASE
 from assistant.retrieve import Retriever
@@ -69,7 +70,7 @@ class Answerer:
                mode: str | None = None, k: int | None = None) -> Iterator[Event]:
         t0 = time.perf_counter()
         history = history or []
-        question = " ".join(question.split())
+        question = " ".join(scrub_surrogates(question).split())  # tokenizers reject lone surrogates
         use = self.settings.resolved_mode(mode)
         timings: dict[str, float] = {}
         base = dict(question=question, mode=use, timings_ms=timings,
@@ -147,7 +148,11 @@ class Answerer:
         t = time.perf_counter()
         picks = extractive.select(question, numbered, self.retriever.embedder, self.settings,
                                   focus=set(resolved.focus))
-        text = extractive.compose(picks)
+        # A quoted sentence's own "[2]" is not a citation of source 2 (citations.defang).
+        text = extractive.compose([
+            replace(p, quotes=[citations.defang(q) for q in p.quotes],
+                    hit=p.hit.model_copy(update={"title": citations.defang(p.hit.title)}))
+            for p in picks])
         for line in text.splitlines(keepends=True):
             yield Event("token", line)
         base["timings_ms"]["compose_ms"] = _ms(t)

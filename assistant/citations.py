@@ -69,6 +69,15 @@ def check(text: str, valid: set[int]) -> Checked:
     return Checked(cleaned, cited, removed, uncited_sentences(cleaned))
 
 
+def defang(text: str) -> str:
+    """Source text's own "[12]" (its reference list, or an injection) -> "[ref. 12]".
+
+    Quoted in an answer or shown to the model, it must not pass for a citation of source 12
+    (nor be reported as a removed one).
+    """
+    return MARKER.sub(lambda m: f"[ref. {m.group(1)}]", text)
+
+
 def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SPLIT.split(text) if s and s.strip()]
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from assistant.corpus import scrub_surrogates
 from assistant.errors import AssistantError
 from assistant.settings import Settings
 
@@ -48,9 +49,14 @@ def read_batch(path: Path, key: str) -> Iterator[tuple[int, dict[str, Any] | Non
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                yield no, None, f"{path}:{no}: not valid JSON ({e.msg})"
+                # Round trip with lone surrogates ("\\ud800" escapes) scrubbed: the tokenizer
+                # and the UTF-8 output reject them.
+                obj = json.loads(scrub_surrogates(json.dumps(json.loads(line),
+                                                             ensure_ascii=False)))
+            except (ValueError, RecursionError) as e:  # also ints over 4300 digits, deep nests
+                reason = getattr(e, "msg", None) or (
+                    "nested too deeply" if isinstance(e, RecursionError) else "number too long")
+                yield no, None, f"{path}:{no}: not valid JSON ({reason})"
                 continue
             if not isinstance(obj, dict) or not isinstance(obj.get(key), str) \
                     or not obj[key].strip():
@@ -119,6 +125,8 @@ def search(
         fail("give either a QUERY or --batch FILE.jsonl (see assistant search --help).", 2)
     if fusion not in (None, "convex", "rrf", "dense", "bm25"):
         fail(f"--fusion must be convex, rrf, dense or bm25, not {fusion!r}.", 2)
+    if query is not None:
+        query = scrub_surrogates(query)  # undecodable argv bytes arrive as lone surrogates
     services = Services(load_settings(data_dir))
 
     def run(q: str) -> dict[str, Any]:

@@ -57,9 +57,21 @@ class ReadResult:
     failed_files: list[Skipped] = field(default_factory=list)
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def normalise(text: str) -> str:
-    """Unicode NFC and collapsed whitespace; the text is otherwise kept as written."""
-    return " ".join(unicodedata.normalize("NFC", text).split())
+    """Unicode NFC and collapsed whitespace; the text is otherwise kept as written.
+
+    A JSON escape such as "\\ud800" decodes to a lone surrogate, which no UTF-8 writer
+    (hashing, SQLite, the tokenizer) accepts: it becomes U+FFFD.
+    """
+    return " ".join(unicodedata.normalize("NFC", scrub_surrogates(text)).split())
+
+
+def scrub_surrogates(text: str) -> str:
+    """Replace lone surrogates (from JSON escapes or undecodable argv bytes) with U+FFFD."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def paper_id(title: str, arxiv_id: str | None = None) -> str:
@@ -100,17 +112,23 @@ def _read_text(path: Path) -> str:
     data = path.read_bytes()
     if not data.strip():
         raise CorpusError(f"{path}: file is empty; expected paper titles and abstracts.")
-    if b"\x00" in data[:8192]:
-        raise CorpusError(
-            f"{path}: looks binary (NUL bytes); expected a UTF-8 text or JSON Lines file."
-        )
+    binary = CorpusError(
+        f"{path}: looks binary (NUL bytes); expected a UTF-8 text or JSON Lines file.")
+    head = data[:8192]
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
+        if b"\x00" in head:
+            raise binary from None
         line = data[: e.start].count(b"\n") + 1
         raise CorpusError(
             f"{path}:{line}: not valid UTF-8 (byte {e.start}); re-save the file as UTF-8."
         ) from None
+    # Valid UTF-8 with a stray NUL (a corrupt line, a crash's zero fill) is still text: its
+    # bad lines are skipped, the good records kept. Mostly NULs (UTF-16, blobs) is not.
+    if head.count(0) * 10 > len(head):
+        raise binary
+    return text
 
 
 def read_file(path: Path) -> tuple[list[Paper], list[Skipped]]:
@@ -118,16 +136,26 @@ def read_file(path: Path) -> tuple[list[Paper], list[Skipped]]:
     text = _read_text(path)
     head = text.lstrip()[:1]
     suffix = path.suffix.lower()
-    if suffix in JSON_SUFFIXES or head in "{[":
-        if head == "[":
-            papers, skipped = _read_json_array(path, text)
-        elif head == "{":
-            papers, skipped = _read_json_lines(path, text)
-        else:
-            raise CorpusError(
-                f"{path}: expected JSON Lines (one {{\"title\", \"abstract\"}} object per line)."
-            )
-    elif suffix in TEXT_SUFFIXES or suffix == "":
+    is_text = suffix in TEXT_SUFFIXES or suffix == ""
+    if suffix in JSON_SUFFIXES or (head and head in "{["):
+        # A bad first record ("[[[", "garbage") must not cost a JSON Lines file its good
+        # records, nor a "[Re] ..." title a listing page: fall back to the other readers.
+        try:
+            if head == "[":
+                papers, skipped = _read_json_array(path, text)
+            else:
+                papers, skipped = _read_json_lines(path, text)
+        except CorpusError:
+            if not is_text and suffix not in (".jsonl", ".ndjson"):
+                raise
+            papers, skipped = [], []
+            if not is_text:
+                papers, skipped = _read_json_lines(path, text)
+        if not papers and is_text:
+            listed, listed_skipped = _read_listing(path, text)
+            if listed or not skipped:
+                papers, skipped = listed, listed_skipped
+    elif is_text:
         papers, skipped = _read_listing(path, text)
     else:
         raise CorpusError(
@@ -199,8 +227,9 @@ def _read_json_lines(path: Path, text: str) -> tuple[list[Paper], list[Skipped]]
             continue
         try:
             obj = json.loads(line)
-        except (json.JSONDecodeError, RecursionError) as e:
-            msg = getattr(e, "msg", "nested too deeply")
+        except (ValueError, RecursionError) as e:  # ValueError: also ints over 4300 digits
+            msg = getattr(e, "msg", None) or (
+                "nested too deeply" if isinstance(e, RecursionError) else "number too long")
             skipped.append(Skipped(path.name, no, f"not valid JSON ({msg}); line truncated?"))
             continue
         paper, reason = _record_to_paper(obj, path.name, no)
@@ -214,7 +243,7 @@ def _read_json_lines(path: Path, text: str) -> tuple[list[Paper], list[Skipped]]
 def _read_json_array(path: Path, text: str) -> tuple[list[Paper], list[Skipped]]:
     try:
         data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as e:
+    except (ValueError, RecursionError) as e:  # ValueError: also ints over 4300 digits
         raise CorpusError(
             f"{path}: not valid JSON ({getattr(e, 'msg', e)}); expected a list of "
             "{\"title\", \"abstract\"} objects or JSON Lines."

@@ -66,11 +66,18 @@ def select(question: str, hits: list[tuple[int, Hit]], embedder: Embedder, setti
     """Choose papers and their best sentences. `hits` are (source number, hit) pairs."""
     if not hits:
         return []
+    # A paper is quoted when it is close to the best one on both signals: its passage
+    # similarity within `extractive_margin` of the best, and its fused relevance at least
+    # `extractive_min_relative` of the top paper's. Tuned on the golden set: it keeps
+    # one-paper lookups from citing five bystanders without losing theme papers.
     top = max((h.dense_score or 0.0) for _, h in hits)
+    top_score = max(h.score for _, h in hits) or 1.0
     chosen = [
         (n, h) for n, h in hits
         if h.paper_id in focus
-        or (h.dense_score or 0.0) >= max(settings.abstain_threshold, top - 0.14)
+        or ((h.dense_score or 0.0) >= max(settings.abstain_threshold,
+                                          top - settings.extractive_margin)
+            and h.score >= settings.extractive_min_relative * top_score)
     ]
     if focus:  # a follow-up about specific papers answers from those papers first
         chosen = [(n, h) for n, h in chosen if h.paper_id in focus] or chosen

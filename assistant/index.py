@@ -59,6 +59,9 @@ class Manifest:
         if not path.exists():
             return None
         raw = json.loads(path.read_text())
+        # Written before index ids: keep the legacy names ("papers-gN"), not a new random id
+        # per read (which never matched, so old generations were never dropped).
+        raw.setdefault("index_id", "")
         return cls(**{k: v for k, v in raw.items() if k in cls.__dataclass_fields__})
 
     def write(self, data_dir: Path) -> None:
@@ -431,7 +434,11 @@ def _reconcile(index: Index) -> int:
 
 
 def collection_name(settings: Settings, index_id: str, generation: int) -> str:
-    return f"{settings.collection}-{index_id}-g{generation}"
+    return f"{_collection_prefix(settings, index_id)}{generation}"
+
+
+def _collection_prefix(settings: Settings, index_id: str) -> str:
+    return f"{settings.collection}-{index_id}-g" if index_id else f"{settings.collection}-g"
 
 
 def _drop_generations(settings: Settings, index_id: str, keep: set[int]) -> None:
@@ -447,7 +454,7 @@ def _drop_generations(settings: Settings, index_id: str, keep: set[int]) -> None
         client = chroma_client(settings)
         for col in client.list_collections():
             name = col if isinstance(col, str) else col.name
-            prefix = f"{settings.collection}-{index_id}-g"
+            prefix = _collection_prefix(settings, index_id)
             if name.startswith(prefix) and name[len(prefix):].isdigit() \
                     and int(name[len(prefix):]) not in keep:
                 client.delete_collection(name)

@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import openai
@@ -34,6 +35,16 @@ class Generation:
     total_ms: float = 0.0
     attempts: int = 0
     deltas: list[str] = field(default_factory=list)
+
+
+def display_url(url: str) -> str:
+    """`url` for messages: without credentials (user:key@) or a query (?api-key=...)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc and not parts.query:
+        return url
+    host = parts.hostname or ""
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _retry_after(error: Exception) -> float | None:
@@ -121,7 +132,7 @@ class LLM:
     def check(self) -> str:
         """One tiny request; returns a one-line status or raises LLMError."""
         gen = self.complete([{"role": "user", "content": "Reply with the word OK."}])
-        return (f"{self.base_url} answers with model '{self.model}' "
+        return (f"{display_url(self.base_url)} answers with model '{self.model}' "
                 f"in {gen.total_ms:.0f} ms: {gen.text.strip()[:40]!r}")
 
     # --- errors ------------------------------------------------------------------------
@@ -133,7 +144,7 @@ class LLM:
         return isinstance(error, (openai.APITimeoutError, openai.APIConnectionError))
 
     def _explain(self, error: Exception, gen: Generation) -> LLMError:
-        where = f"the LLM endpoint {self.base_url}"
+        where = f"the LLM endpoint {display_url(self.base_url)}"
         tries = f" after {gen.attempts} attempt{'s' if gen.attempts > 1 else ''}"
         fallback = "or answer without it: --mode extractive"
         if isinstance(error, openai.APITimeoutError):
@@ -191,7 +202,7 @@ class EmbeddingClient:
         except openai.APIError as error:
             status = getattr(error, "status_code", None)
             raise LLMError(
-                f"The embeddings endpoint {self.base_url} failed"
+                f"The embeddings endpoint {display_url(self.base_url)} failed"
                 f"{f' with HTTP {status}' if status else ''} for model '{self.model}'. "
                 "Check ASSISTANT_EMBED_BASE_URL and ASSISTANT_EMBED_MODEL.", "embeddings"
             ) from None

@@ -11,6 +11,7 @@ import re
 from functools import cache
 from pathlib import Path
 
+from assistant.citations import defang
 from assistant.errors import PromptError
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
@@ -61,5 +62,6 @@ def load(name: str, directory: Path = PROMPTS_DIR) -> Prompt:
 
 
 def fence(text: str) -> str:
-    """Keep source text from closing or opening the fence it sits in."""
-    return re.sub(r"<(/?)(sources?)\b", r"‹\1\2", text, flags=re.IGNORECASE)
+    """Keep source text from closing or opening the fence it sits in, and from posing as a
+    citation marker ("[2]" in source 5's abstract is its own reference, not source 2)."""
+    return defang(re.sub(r"<(/?)(sources?)\b", r"‹\1\2", text, flags=re.IGNORECASE))

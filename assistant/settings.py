@@ -93,6 +93,14 @@ class Settings(BaseSettings):
     extractive_sentences: int = Field(
         2, ge=1, le=5, description="Sentences quoted per paper in extractive answers."
     )
+    extractive_margin: float = Field(
+        0.18, ge=0, le=1,
+        description="Quote papers whose best passage similarity is within this of the best.",
+    )
+    extractive_min_relative: float = Field(
+        0.6, ge=0, le=1,
+        description="...and whose fused relevance is at least this share of the top paper's.",
+    )
     llm_model: str = Field("gpt-4o-mini", description="Chat model name at the endpoint.")
     llm_base_url: str | None = Field(
         None,
