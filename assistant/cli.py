@@ -17,6 +17,7 @@ from assistant.settings import Settings
 app = typer.Typer(
     help="Chat with a corpus of paper abstracts; every claim cites a numbered paper.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts contain [n] citations, not markup
 )
 
 DataDir = Annotated[
@@ -178,7 +179,8 @@ def stats(
 
 
 def main() -> None:
-    from assistant import commands  # noqa: F401  (registers ask/chat/ui/eval)
+    from assistant import commands  # noqa: F401  (registers ask/chat/ui)
+    from evals import command  # noqa: F401  (registers eval)
 
     app()
 

@@ -1,0 +1,194 @@
+"""`assistant eval`: registered on assistant.cli.app when this module is imported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from assistant.cli import DataDir, TopK, app, fail, load_settings
+from assistant.errors import AssistantError
+from evals import DEFAULT_DATASET, EVALS_DIR
+
+SEEDS_DIR = EVALS_DIR.parent / "seeds"
+
+
+def make_services(settings):
+    """The Services the command runs on (a seam for tests)."""
+    from assistant.services import Services
+
+    return Services(settings)
+
+
+def ensure_index(services, log=typer.echo) -> None:
+    """Ingest the configured corpus (seeds/ by default) when the data dir has no index."""
+    from assistant.index import Manifest, ingest
+
+    settings = services.settings
+    if Manifest.read(settings.data_dir) is not None:
+        return
+    paths = [SEEDS_DIR if (p == Path("seeds") and not p.exists()) else p
+             for p in settings.corpus_paths]
+    log(f"No index in {settings.data_dir}: ingesting {', '.join(map(str, paths))} first.")
+    report = ingest(settings, paths, services.embedder, progress=True)
+    log(report.summary())
+    services.reset_index()
+
+
+@app.command("eval")
+def eval_command(
+    mode: Annotated[str, typer.Option(
+        "--mode", help="How ours answers: extractive (no LLM, deterministic) or llm "
+        "(needs OPENAI_BASE_URL / OPENAI_API_KEY). Baselines always answer extractively.",
+    )] = "extractive",
+    data_dir: DataDir = None,
+    dataset: Annotated[Path, typer.Option(
+        "--dataset", help="Golden questions (JSON Lines).", exists=True, dir_okay=False,
+    )] = DEFAULT_DATASET,
+    baselines: Annotated[bool, typer.Option(
+        "--baselines/--no-baselines",
+        help="Also run plain llama-index dense and BM25-only on the same questions.",
+    )] = True,
+    external: Annotated[bool, typer.Option(
+        "--external/--no-external",
+        help="Also run the SciFact / PubMedQA retrieval benchmark (own index under "
+        "DATA_DIR/evals/external; the first run embeds ~1,000 abstracts).",
+    )] = False,
+    limit: Annotated[int | None, typer.Option(
+        "--limit", min=1, help="With --external: only N queries per external dataset (a fixed "
+        "random sample; the corpus stays whole) — for CI and quick runs.", show_default=False,
+    )] = None,
+    questions: Annotated[int | None, typer.Option(
+        "--questions", min=1, metavar="N", help="Only N golden questions, spread over the "
+        "question types (quick runs; the gate then compares the same questions).",
+        show_default=False,
+    )] = None,
+    judge: Annotated[bool, typer.Option(
+        "--judge", help="Add LLM-judged faithfulness and relevancy of our answers (needs an "
+        "LLM endpoint; verdicts cached under DATA_DIR/evals).",
+    )] = False,
+    generate: Annotated[int | None, typer.Option(
+        "--generate", min=1, metavar="N", help="Instead of evaluating: draft N new questions "
+        "from random corpus papers with the LLM, for human review (with --out).",
+        show_default=False,
+    )] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", dir_okay=False, help="Where --generate writes its JSON Lines drafts.",
+        show_default=False,
+    )] = None,
+    fail_under: Annotated[str | None, typer.Option(
+        "--fail-under", metavar="baseline|PATH",
+        help="Exit 1 when a deterministic metric of ours is worse than in this baseline "
+        "file by more than its tolerance ('baseline' = evals/baseline.json).",
+        show_default=False,
+    )] = None,
+    report_dir: Annotated[Path | None, typer.Option(
+        "--report-dir", file_okay=False,
+        help="Folder for report.md, results.json and the chart "
+        "(default: evals/reports/<timestamp>/).", show_default=False,
+    )] = None,
+    k: TopK = None,
+    write_baseline: Annotated[Path | None, typer.Option(
+        "--write-baseline", dir_okay=False,
+        help="Write ours' measured metrics as a new baseline file (e.g. evals/baseline.json).",
+        show_default=False,
+    )] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Measure answer quality on the golden questions and write a report.
+
+    Ours (hybrid retrieval + our answerer) is compared with a plain llama-index dense index
+    and BM25 alone on the same questions: retrieval hit@k / recall@k / MRR / nDCG@10,
+    citation validity and precision, gold recall, uncited sentences, abstention, keyword
+    recall and latency per stage, overall and per question type.
+
+    Examples:
+
+      assistant eval                                     # full golden set, extractive
+
+      assistant eval --fail-under baseline               # CI regression gate
+
+      assistant eval --questions 20 --no-baselines       # quick look
+
+      assistant eval --external --limit 200              # plus SciFact / PubMedQA
+
+      assistant eval --mode llm --judge                  # LLM answers, judged
+
+      assistant eval --generate 20 --out drafts.jsonl    # draft new questions
+    """
+    from evals.report import console_summary
+    from evals.run import (
+        EvalOptions,
+        baseline_payload,
+        dump_baseline,
+        execute,
+        load_baseline,
+        load_dataset,
+        pick,
+    )
+
+    if mode not in ("extractive", "llm"):
+        fail(f"--mode must be extractive or llm, not {mode!r}.", 2)
+    if generate is not None and out is None:
+        fail("--generate N needs --out FILE.jsonl (where the drafts go).", 2)
+    settings = load_settings(data_dir)
+    needs_llm = generate is not None or judge or mode == "llm"
+    if needs_llm and not settings.llm_configured:
+        what = "--generate" if generate is not None else "--judge" if judge else "--mode llm"
+        fail(f"{what} needs an LLM endpoint: set OPENAI_BASE_URL (and OPENAI_API_KEY if it "
+             "needs one).", 2)
+    if fail_under is not None:
+        try:
+            load_baseline(fail_under)
+        except ValueError as e:
+            fail(str(e), 2)
+    try:
+        rows = pick(load_dataset(dataset), questions) if generate is None else []
+    except (OSError, ValueError) as e:
+        fail(str(e), 2)
+
+    services = make_services(settings)
+    try:
+        ensure_index(services)
+        if generate is not None:
+            from evals.generate import generate as draft
+
+            papers = list(services.index.catalog.all_papers())
+            drafted, problems = draft(papers, generate, services.llm, settings.llm_model, out,
+                                      progress=not quiet)
+            typer.echo(f"Wrote {len(drafted)} draft questions to {out} — review them before "
+                       "adding any to the golden set.")
+            for p in problems:
+                typer.echo(f"  skipped {p}", err=True)
+            if not drafted:
+                raise typer.Exit(1)
+            return
+        from evals.baselines import CONFIGS, OURS
+
+        options = EvalOptions(mode=mode, k=k, configs=CONFIGS if baselines else (OURS,),
+                              progress=not quiet)
+        outcome = execute(services, rows, options, dataset=dataset, judge=judge,
+                          external=external, external_limit=limit, fail_under=fail_under,
+                          report_dir=report_dir, log=lambda m: typer.echo(m, err=True))
+    except AssistantError as e:
+        fail(str(e))
+    typer.echo(console_summary(outcome))
+    counts = outcome.meta["type_counts"]
+    per_type = ", ".join(f"{t} {n}" for t, n in counts.items())
+    typer.echo(f"\n{sum(counts.values())} questions ({per_type}); golden run "
+               f"{outcome.run.seconds:.0f} s, total {outcome.seconds:.0f} s.")
+    typer.echo(f"Report: {outcome.report_dir / 'report.md'}")
+    if write_baseline is not None:
+        write_baseline.write_text(dump_baseline(baseline_payload(outcome.run, outcome.meta)),
+                                  encoding="utf-8")
+        typer.echo(f"Baseline written to {write_baseline}")
+    if outcome.gate is not None:
+        if outcome.gate.passed:
+            typer.secho(f"Regression gate passed ({outcome.gate.reference}).", fg="green")
+        else:
+            typer.secho(f"Regression gate FAILED ({outcome.gate.reference}, tolerance "
+                        f"{outcome.gate.tolerance:g}):", fg="red", err=True)
+            for f in outcome.gate.failures:
+                typer.secho(f"  {f}", fg="red", err=True)
+            raise typer.Exit(1)
