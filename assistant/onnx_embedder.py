@@ -13,9 +13,11 @@ with ONNX Runtime's transformer optimizer and, for ``int8``, dynamically quantiz
 Only the export imports torch/transformers/onnx. Loading a cached export, tokenizing (the
 model's own ``tokenizer.json``), pooling and normalising need onnxruntime, tokenizers and numpy.
 
-Precision: ``int8`` by default (about 3x the PyTorch throughput on a 2-core CPU, cosine ~0.994
-to the PyTorch vectors); ``fp32`` reproduces PyTorch to ~1e-7. Choose with
-``OnnxEmbedder(settings, precision=...)`` or ``ASSISTANT_ONNX_PRECISION=fp32|int8``.
+Precision: ``int8`` by default: ~3.3-3.6x the PyTorch throughput on ingest chunks on a 2-core
+CPU, cosine 0.995 mean / 0.990 min to the PyTorch vectors, recall@5 on the golden set -0.1
+point (bench/embed_throughput.py). ``fp32`` reproduces PyTorch (cosine 1.0) but is only
+~1.5-1.7x faster. Choose with ``OnnxEmbedder(settings, precision=...)`` or
+``ASSISTANT_ONNX_PRECISION=fp32|int8``. Very short texts ("ok") lose more to int8 (~0.97).
 
 Both share the manifest name of the sentence-transformers backend (``model_identity``): an index
 built by one can be queried by the other.
