@@ -66,8 +66,13 @@ def read_batch(path: Path, key: str) -> Iterator[tuple[int, dict[str, Any] | Non
             yield no, obj, None
 
 
+_LINE_BREAKS = str.maketrans({"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
 def emit(obj: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    # Escaped, the Unicode line breaks str.splitlines() (and older JavaScript) split on
+    # cannot cut one JSON record into two lines.
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False).translate(_LINE_BREAKS) + "\n")
     sys.stdout.flush()
 
 
