@@ -14,7 +14,6 @@ complete, so a failed rebuild leaves the old index serving.
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import time
@@ -177,20 +176,21 @@ class Index:
 
     def dense_search(self, vector: list[float], n: int) -> list[tuple[str, str, float]]:
         """Top-n chunks as (chunk id, paper id, cosine similarity); orphans filtered out."""
-        from llama_index.core.vector_stores.types import VectorStoreQuery
-
         count = self.collection.count()
         if count == 0:
             return []
-        result = self.vector_store.query(
-            VectorStoreQuery(query_embedding=vector, similarity_top_k=min(n, count))
+        # Straight to the collection rather than through ChromaVectorStore.query: same
+        # request, but importing llama-index costs ~1 s of every command's cold start.
+        result = self.collection.query(
+            query_embeddings=[list(map(float, vector))], n_results=min(n, count),
+            include=["distances"],
         )
-        ids = list(result.ids or [])
+        ids = list(result["ids"][0])
         known = self.catalog.chunk_papers(ids)
-        # llama-index reports exp(-distance); Chroma's cosine distance is 1 - cos.
+        # Chroma's cosine distance is 1 - cos.
         return [
-            (cid, known[cid], 1.0 + math.log(max(sim, 1e-12)))
-            for cid, sim in zip(ids, result.similarities or [], strict=True)
+            (cid, known[cid], 1.0 - float(dist))
+            for cid, dist in zip(ids, result["distances"][0], strict=True)
             if cid in known
         ]
 
