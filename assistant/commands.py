@@ -161,11 +161,19 @@ def ui(
     data_dir: DataDir = None,
 ) -> None:
     """Open the chat in the browser. On a fresh data dir, ingests seeds/ first."""
-    from ui.app import ensure_index, launch
+    from pydantic import SecretStr
+
+    from ui.app import ensure_index, launch, parse_auth
 
     services = _services(data_dir)
+    # Held as a SecretStr (like Settings.ui_auth) so the password never shows in a repr.
+    login = SecretStr(auth) if auth else services.settings.ui_auth
+    try:
+        parse_auth(login)
+    except ValueError as e:
+        fail(f"--auth / ASSISTANT_UI_AUTH: {e}", 2)
     try:
         ensure_index(services.settings, services)
-        launch(services.settings, services, host=host, port=port, auth=auth, share=share)
+        launch(services.settings, services, host=host, port=port, auth=login, share=share)
     except AssistantError as e:
         fail(str(e))

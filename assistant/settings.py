@@ -122,7 +122,9 @@ class Settings(BaseSettings):
     # --- UI ------------------------------------------------------------------------------
     ui_host: str = Field("127.0.0.1", description="Interface the UI binds to.")
     ui_port: int = Field(7860, description="UI port.")
-    ui_auth: str | None = Field(None, description="'user:password' to require a login.")
+    ui_auth: SecretStr | None = Field(
+        None, description="'user:password' to require a login."
+    )
     ui_concurrency: int = Field(4, ge=1, description="Answers generated at once.")
     ui_max_queue: int = Field(32, ge=1, description="Requests waiting before new ones fail.")
 

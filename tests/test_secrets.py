@@ -12,6 +12,10 @@ faults in process). The key must be absent from:
 * repr / str / model_dump(mode="json") / model_dump_json() of Settings;
 * error messages built from an openai error whose text echoes the key, and from a base URL
   that carries it (user:key@host, ?api-key=...).
+
+The UI login's password (ASSISTANT_UI_AUTH or `assistant ui --auth user:pass`, a SecretStr)
+is likewise absent from repr / str / model_dump of Settings and from the `ui` command's
+output, and still works as the login.
 """
 
 from __future__ import annotations
@@ -257,3 +261,79 @@ def test_ask_subprocesses_never_print_the_key(fresh, data_dir, tmp_path):
     assert_clean("stdout of ask (unreachable)", proc.stdout)
     assert_clean("stderr of ask (unreachable)", proc.stderr)
     assert scan_dir(data_dir) > 5
+
+
+# --- the UI login (ASSISTANT_UI_AUTH / --auth) ---------------------------------------------------
+
+UI_PASSWORD = "pw-SECRET-ui-789"
+UI_FRAGMENTS = (UI_PASSWORD, "SECRET-ui", "ui-789")
+
+
+def assert_no_ui_password(where: str, text: str) -> None:
+    for fragment in UI_FRAGMENTS:
+        assert fragment not in text, f"the UI password leaked into {where}"
+
+
+def test_settings_never_show_the_ui_password(monkeypatch, tmp_path):
+    from assistant.settings import Settings
+    from ui.app import launch_options, parse_auth
+
+    monkeypatch.setenv("ASSISTANT_UI_AUTH", f"alice:{UI_PASSWORD}")
+    settings = Settings(_env_file=None, data_dir=tmp_path)
+    assert isinstance(settings.ui_auth, SecretStr)
+    assert settings.ui_auth.get_secret_value() == f"alice:{UI_PASSWORD}"
+    assert_no_ui_password("repr(Settings)", repr(settings))
+    assert_no_ui_password("str(Settings)", str(settings))
+    assert_no_ui_password("model_dump(mode='json')", json.dumps(settings.model_dump(mode="json")))
+    assert_no_ui_password("model_dump_json()", settings.model_dump_json())
+    assert_no_ui_password("str(model_dump())", str(settings.model_dump()))
+    assert_no_ui_password("repr(ui_auth)", repr(settings.ui_auth))
+    assert settings.model_dump(mode="json")["ui_auth"] == "**********"
+    # ...and it still is the login.
+    assert launch_options(settings)["auth"] == ("alice", UI_PASSWORD)
+    assert launch_options(settings, auth="bob:pw")["auth"] == ("bob", "pw")
+    assert parse_auth(SecretStr("carol:x:y")) == ("carol", "x:y")
+    assert parse_auth(SecretStr("")) is None and parse_auth(None) is None
+    with pytest.raises(ValueError) as bad:
+        parse_auth(SecretStr(f"no-colon-{UI_PASSWORD}"))
+    assert_no_ui_password("the parse error", str(bad.value))
+
+
+def test_ui_command_takes_the_login_from_auth_or_the_environment(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    import assistant.commands  # noqa: F401  (registers `ui`)
+    import ui.app
+    from assistant.cli import app
+
+    launched: list = []
+    monkeypatch.setattr(ui.app, "ensure_index", lambda settings, services: False)
+    monkeypatch.setattr(ui.app, "launch", lambda settings, services, **kw: launched.append(kw))
+    for name in list(os.environ):
+        if name.startswith("ASSISTANT_"):
+            monkeypatch.delenv(name)
+    runner = CliRunner()
+    data = ["--data-dir", str(tmp_path)]
+
+    def ui_login(*args: str, env: dict | None = None):
+        launched.clear()
+        result = runner.invoke(app, ["ui", *data, *args], env=env)
+        assert_no_ui_password("the output of `assistant ui`", result.output)
+        return result
+
+    result = ui_login("--auth", f"alice:{UI_PASSWORD}")
+    assert result.exit_code == 0, result.output
+    login = launched[0]["auth"]
+    assert isinstance(login, SecretStr) and ui.app.parse_auth(login) == ("alice", UI_PASSWORD)
+    assert_no_ui_password("repr of the login passed to launch", repr(launched[0]))
+
+    result = ui_login(env={"ASSISTANT_UI_AUTH": f"bob:{UI_PASSWORD}"})
+    assert result.exit_code == 0, result.output
+    assert ui.app.parse_auth(launched[0]["auth"]) == ("bob", UI_PASSWORD)
+
+    result = ui_login()
+    assert result.exit_code == 0 and launched[0]["auth"] is None  # no login set: none
+
+    result = ui_login("--auth", f"no-colon-{UI_PASSWORD}")
+    assert result.exit_code == 2 and not launched
+    assert "user:password" in result.output and "Traceback" not in result.output

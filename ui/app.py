@@ -30,12 +30,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import gradio as gr
+from pydantic import SecretStr
+from starlette.middleware import Middleware
 
 from assistant.answer import Answerer
 from assistant.errors import AssistantError, IndexMissing
 from assistant.settings import Settings
 from assistant.types import Answer, Source
 from ui import render
+from ui.guard import MAX_FILE_SIZE, RequestGuard
 
 log = logging.getLogger(__name__)
 
@@ -369,8 +372,10 @@ def build_app(settings: Settings, services: Any) -> gr.Blocks:
     return demo
 
 
-def parse_auth(auth: str | None) -> tuple[str, str] | None:
-    """'user:password' -> ("user", "password"); None/'' -> None."""
+def parse_auth(auth: str | SecretStr | None) -> tuple[str, str] | None:
+    """'user:password' (plain or SecretStr) -> ("user", "password"); None/'' -> None."""
+    if isinstance(auth, SecretStr):
+        auth = auth.get_secret_value()
     if not auth:
         return None
     user, sep, password = auth.partition(":")
@@ -391,8 +396,10 @@ def theme() -> gr.themes.Base:
 
 
 def launch_options(settings: Settings, host: str | None = None, port: int | None = None,
-                   auth: str | None = None, share: bool = False) -> dict[str, Any]:
-    """launch() keyword arguments: local bind, optional login, no share link, our styling."""
+                   auth: str | SecretStr | None = None,
+                   share: bool = False) -> dict[str, Any]:
+    """launch() keyword arguments: local bind, optional login, no share link, our styling,
+    and RequestGuard (the login on every route, no uploads)."""
     data_dir = str(Path(settings.data_dir).resolve())
     return dict(
         server_name=host or settings.ui_host,
@@ -408,11 +415,14 @@ def launch_options(settings: Settings, host: str | None = None, port: int | None
         theme=theme(),
         css=_static("app.css"),
         footer_links=["api", "settings"],
+        max_file_size=MAX_FILE_SIZE,
+        # openapi_url=None: FastAPI's own /openapi.json answered without a login.
+        app_kwargs={"openapi_url": None, "middleware": [Middleware(RequestGuard)]},
     )
 
 
 def launch(settings: Settings, services: Any, host: str | None = None,
-           port: int | None = None, auth: str | None = None, share: bool = False,
+           port: int | None = None, auth: str | SecretStr | None = None, share: bool = False,
            **overrides: Any) -> Any:
     """Build the app and serve it (blocks until stopped unless prevent_thread_lock=True)."""
     demo = build_app(settings, services)
