@@ -5,7 +5,7 @@ modules are Transformer -> Pooling [-> Normalize]) is exported with ``torch.onnx
 with ONNX Runtime's transformer optimizer and, for ``int8``, dynamically quantized
 (per-channel int8 weights). The files live in a cache folder keyed by a hash of the model files:
 
-    $ASSISTANT_ONNX_CACHE (default ~/.cache/paper-assistant/onnx)/<model>-<hash>/
+    settings.onnx_cache (default ~/.cache/paper-assistant/onnx)/<model>-<hash>/
         model.onnx         fp32
         model.int8.onnx    int8 (dynamic quantization of model.onnx)
         export.json        versions and the agreement with PyTorch measured at export time
@@ -17,7 +17,8 @@ Precision: ``int8`` by default: ~3.3-3.6x the PyTorch throughput on ingest chunk
 CPU, cosine 0.995 mean / 0.990 min to the PyTorch vectors, recall@5 on the golden set -0.1
 point (bench/embed_throughput.py). ``fp32`` reproduces PyTorch (cosine 1.0) but is only
 ~1.5-1.7x faster. Choose with ``OnnxEmbedder(settings, precision=...)`` or
-``ASSISTANT_ONNX_PRECISION=fp32|int8``. Very short texts ("ok") lose more to int8 (~0.97).
+``settings.onnx_precision`` (ASSISTANT_ONNX_PRECISION=fp32|int8). Very short texts ("ok")
+lose more to int8 (~0.97).
 
 Both share the manifest name of the sentence-transformers backend (``model_identity``): an index
 built by one can be queried by the other.
@@ -73,10 +74,9 @@ _PROBE_TEXTS = [
 ]
 
 
-def cache_root() -> Path:
-    env = os.environ.get("ASSISTANT_ONNX_CACHE")
-    if env:
-        return Path(env).expanduser()
+def cache_root(configured: Path | None = None) -> Path:
+    if configured:
+        return Path(configured).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "paper-assistant" / "onnx"
 
@@ -480,14 +480,13 @@ class OnnxEmbedder:
     def __init__(self, settings: Settings, precision: str | None = None,
                  threads: int | None = None, cache: Path | None = None) -> None:
         self.name = model_identity(settings)
-        self.precision = (precision or os.environ.get("ASSISTANT_ONNX_PRECISION")
-                          or DEFAULT_PRECISION).lower()
+        self.precision = (precision or settings.onnx_precision or DEFAULT_PRECISION).lower()
         if self.precision not in PRECISIONS:
             raise AssistantError(f"Unknown ONNX precision {self.precision!r}: use one of "
                                  f"{', '.join(PRECISIONS)} (ASSISTANT_ONNX_PRECISION).")
         self.spec = resolve_model(settings)
         self.threads = max(1, threads or os.cpu_count() or 1)
-        self._cache = cache  # cache root; default $ASSISTANT_ONNX_CACHE or ~/.cache/...
+        self._cache = cache_root(cache or settings.onnx_cache)
         # int8 activations are quantized with one scale per run: batched, a text's vector
         # would depend on its batchmates. One text per run keeps int8 vectors a function of
         # the text alone (and a little closer to fp32); without padding, it costs nothing.
