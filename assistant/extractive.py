@@ -28,6 +28,15 @@ corpus me tell find give list describe discuss""".split()
 )
 
 
+_ASKS_CONTRIBUTION = re.compile(
+    r"\b(propos\w*|introduc\w*|contribut\w*|main idea|key idea|what is (it|the \w+ paper|"
+    r"that paper) about|what do(es)? (it|they|the \w+ (one|paper)) (do|present|offer))\b", re.I)
+_STATES_CONTRIBUTION = re.compile(
+    r"\b(we|this (paper|work|study)|our (method|approach|framework|model))\s+(\w+\s+)?"
+    r"(propose|introduce|present|develop|design|contribute|put forward)s?\b"
+    r"|\b(in this (paper|work)|we call|named|dubbed|termed)\b", re.I)
+
+
 def content_words(text: str) -> set[str]:
     return {w.rstrip(".") for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1}
 
@@ -48,6 +57,9 @@ def _score_sentences(question: str, picks: list[tuple[Hit, list[str]]],
     qwords = content_words(question)
     wants_number = bool(re.search(r"\b(how (much|many|fast|large|big)|what (percentage|"
                                   r"fraction|speed ?up|number)|by how)\b", question.lower()))
+    # "What does it propose?" is answered by the abstract's statement of its contribution,
+    # which embedding similarity to the (nearly content-free) question does not find.
+    wants_contribution = bool(_ASKS_CONTRIBUTION.search(question))
     out, i = [], 0
     for _, sents in picks:
         scores = []
@@ -55,7 +67,8 @@ def _score_sentences(question: str, picks: list[tuple[Hit, list[str]]],
             sim = float(rest[i] @ q)
             overlap = len(qwords & content_words(s)) / max(1, len(qwords))
             number = 0.08 if wants_number and re.search(r"\d", s) else 0.0
-            scores.append(sim + 0.35 * overlap + number)
+            claim = 0.12 if wants_contribution and _STATES_CONTRIBUTION.search(s) else 0.0
+            scores.append(sim + 0.35 * overlap + number + claim)
             i += 1
         out.append(np.array(scores))
     return out

@@ -163,3 +163,16 @@ def test_blank_question_asks_for_one(answerer):
     answer = answerer.answer("   \n ")
     assert answer.answer == "Ask a question about the papers."
     assert answer.sources == [] and answer.citations == []
+
+
+def test_what_does_it_propose_quotes_the_contribution(answerer):
+    """A follow-up asking what a paper proposes quotes the abstract's own statement of its
+    contribution ("we introduce ..."), not merely the sentence most similar to the question."""
+    first = answerer.answer("Which optimizers reduce memory use when training large language "
+                            "models?")
+    second_title = first.sources[1].title
+    follow = answerer.answer("What does the second paper propose?", history=[first])
+    assert not follow.abstained and follow.citations[0].title == second_title
+    quotes = [q for n, q in bullet_quotes(follow) if n == follow.citations[0].n]
+    assert quotes and any(re.search(r"\b(we|this paper|this work) (\w+ )?(propose|introduce|"
+                                    r"present|develop)", q, re.I) for q in quotes), quotes
