@@ -8,12 +8,22 @@ memory from the catalog rather than answering from the wrong set of chunks.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
 import numpy as np
 
 _STOPWORDS = "en"
+
+
+def _bm25s():
+    import bm25s
+
+    # bm25s sets its logger to DEBUG on import; once anything (Gradio) adds a root handler,
+    # every index build prints "Building index from IDs objects" in the user's terminal.
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
 
 
 def _stemmer():
@@ -33,7 +43,7 @@ class KeywordIndex:
     @classmethod
     def build(cls, rows: list[tuple[str, str, str, str]], version: int) -> KeywordIndex:
         """rows: (chunk id, paper id, title, text) as given by Catalog.chunk_rows()."""
-        import bm25s
+        bm25s = _bm25s()
 
         retriever = bm25s.BM25()
         if rows:
@@ -70,7 +80,7 @@ class KeywordIndex:
                 meta_file = old / "ids.json"
             else:
                 return None
-        import bm25s
+        bm25s = _bm25s()
 
         meta = json.loads(meta_file.read_text())
         retriever = bm25s.BM25.load(str(path)) if meta["chunk_ids"] else bm25s.BM25()
@@ -78,7 +88,7 @@ class KeywordIndex:
 
     def terms(self, text: str) -> list[str]:
         """The stemmed, stopword-free terms BM25 would look up for `text`."""
-        import bm25s
+        bm25s = _bm25s()
 
         tokens = bm25s.tokenize([text], stopwords=_STOPWORDS, stemmer=self._stem,
                                 show_progress=False, return_ids=False)
