@@ -96,6 +96,17 @@ def measure_search(settings, corpus: list[dict], n_queries: int = 100) -> dict:
     }
 
 
+def search_only(n: int, backend: str, keep: Path, previous: dict) -> dict:
+    """Re-measure search on a kept embedded index (ingest figures carried over)."""
+    from assistant.settings import Settings
+
+    data_dir = keep / f"{n}-embedded"
+    if not (data_dir / "manifest.json").is_file():
+        raise SystemExit(f"{data_dir} holds no index: run once with --keep {keep} first.")
+    settings = Settings(data_dir=data_dir, embed_backend=backend)
+    return {**previous, **measure_search(settings, list(generate(n)))}
+
+
 def run_size(n: int, backend: str, chroma_server: bool, keep: Path | None) -> dict:
     from assistant.index import dir_size
     from assistant.settings import Settings
@@ -142,12 +153,21 @@ def main() -> None:
     ap.add_argument("--backend", default="onnx", choices=["onnx", "local"])
     ap.add_argument("--chroma-server", action="store_true")
     ap.add_argument("--keep", type=Path, help="Keep the data dirs under this folder.")
+    ap.add_argument("--search-only", action="store_true",
+                    help="Re-measure search on the embedded indexes kept under --keep.")
     args = ap.parse_args()
+    if args.search_only and (args.keep is None or args.chroma_server):
+        ap.error("--search-only needs --keep DIR (embedded indexes only)")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     existing = RESULTS / "scale.json"
     rows = json.loads(existing.read_text()).get("rows", []) if existing.exists() else []
     for n in args.sizes:
-        row = run_size(n, args.backend, args.chroma_server, args.keep)
+        if args.search_only:
+            previous = next((r for r in rows if r["papers"] == n
+                             and r["chroma"] == "embedded"), {})
+            row = search_only(n, args.backend, args.keep, previous)
+        else:
+            row = run_size(n, args.backend, args.chroma_server, args.keep)
         rows = [r for r in rows if not (r["papers"] == row["papers"]
                                         and r["chroma"] == row["chroma"])] + [row]
         print(json.dumps(row))
