@@ -122,6 +122,10 @@ class Answerer:
 
     def _retrieve(self, resolved: Resolved, k: int | None) -> list[Hit]:
         hits = self.retriever.search(resolved.query, k=k)
+        if resolved.beyond:
+            # The query names the earlier paper, so it ranks first; the question asks for others.
+            return ([h for h in hits if h.paper_id not in resolved.beyond]
+                    + [h for h in hits if h.paper_id in resolved.beyond])
         if not resolved.focus:
             return hits
         papers = self.retriever.index.catalog.papers(resolved.focus)

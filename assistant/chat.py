@@ -22,6 +22,8 @@ _ORDINAL_REF = re.compile(
 _LAST_REF = re.compile(r"\b(last|latter) (one|paper)\b|\bthe latter\b", re.IGNORECASE)
 _SINGULAR = re.compile(
     r"\b(it|its|it's|this|that|the) (paper|method|model|approach|system|work|study|one)\b|"
+    r"\b(its|this|that) (framework|technique|algorithm|architecture|quantity|result|finding|"
+    r"dataset|benchmark|metric)\b|"
     r"\b(it|its|itself)\b|\bthe former\b", re.IGNORECASE)
 _PLURAL = re.compile(r"\b(they|them|their|these|those|both|each of them|compare|contrast|"
                      r"differ|difference)\b", re.IGNORECASE)
@@ -32,11 +34,22 @@ _NEW_SEARCH = re.compile(
     r"\bis there (a|an|any)\s+(paper|work|study|article)\b", re.IGNORECASE)
 
 
+# "Is there later work that extends it?": about papers *other than* the one on the table.
+_BEYOND = re.compile(
+    r"\b(follow-?up|later|subsequent|successor|newer|more recent|next) (work|paper|papers|"
+    r"version|versions|study|studies|method)\b|\bbuilds? (up)?on (it|that|this)\b|"
+    r"\b(extends?|improves? (on|upon)) (it|that|this)\b|\bother (papers|work|approaches)\b",
+    re.IGNORECASE)
+
+
 @dataclass
 class Resolved:
     query: str  # standalone query for retrieval
     focus: list[str] = field(default_factory=list)  # paper ids the follow-up is about
     is_followup: bool = False
+    # Papers the follow-up looks beyond ("later work on it"): kept as context for the query,
+    # ranked after the papers it asks for.
+    beyond: list[str] = field(default_factory=list)
 
 
 def _previous_papers(prev: Answer) -> list[tuple[int, str, str]]:
@@ -82,6 +95,9 @@ def resolve(question: str, history: list[Answer]) -> Resolved:
         return Resolved(query=question)
     focus = list(dict.fromkeys(focus))
     titles = "; ".join(t for _, t in focus)
+    if _BEYOND.search(question):
+        return Resolved(query=f"{question} ({titles})", beyond=[pid for pid, _ in focus],
+                        is_followup=True)
     return Resolved(query=f"{question} ({titles})", focus=[pid for pid, _ in focus],
                     is_followup=True)
 

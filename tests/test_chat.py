@@ -116,6 +116,18 @@ def test_only_the_latest_turn_is_used():
 # --- history_text() and Conversation --------------------------------------------------------
 
 
+def test_later_work_looks_beyond_the_paper_on_the_table():
+    resolved = resolve("Is there later work that extends it to many GPUs?", [turn(cited=[2])])
+    assert resolved.focus == [] and resolved.beyond == ["p2"] and resolved.is_followup
+    # The earlier paper's title stays in the query: it says what the later work builds on.
+    assert resolved.query.endswith("(Paper 2)")
+
+
+def test_a_noun_like_that_quantity_refers_to_the_first_cited_paper():
+    resolved = resolve("Does that quantity grow mainly with model size?", [turn(cited=[3, 1])])
+    assert resolved.focus == ["p3"] and resolved.beyond == []
+
+
 def test_history_text_lists_questions_answers_and_citations():
     text = history_text([turn(cited=[1, 3], question="Q one?", answer="A one [1][3].")])
     assert text == "User: Q one?\nAssistant: A one [1][3].\n(Cited: [1] Paper 1; [3] Paper 3)"
@@ -207,3 +219,16 @@ def test_off_topic_follow_up_after_an_abstention_still_abstains(answerer):
     again = answerer.answer("And the starter?", history=[off])
     assert again.abstained and again.citations == []
     assert again.sources
+
+
+@pytest.mark.slow
+def test_later_version_follow_up_answers_with_the_later_paper(answerer):
+    zero = answerer.answer("Which paper introduced the Zero Redundancy Optimizer for removing "
+                           "memory redundancy in data- and model-parallel training?")
+    assert zero.citations[0].title.startswith("ZeRO: Memory Optimizations")
+    later = answerer.answer("What was the later version that also taps CPU and NVMe memory, "
+                            "and how large a model can it fit?",
+                            history=[zero])
+    assert later.sources[0].title.startswith("ZeRO-Infinity"), [s.title for s in later.sources]
+    assert later.citations[0].title.startswith("ZeRO-Infinity")
+    assert_turn_consistent(later)
