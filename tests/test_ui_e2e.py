@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gradio_client import Client
 from pydantic import SecretStr
 
 from assistant.answer import Event
@@ -22,7 +23,6 @@ from ui.app import build_app, launch_options
 
 pytestmark = pytest.mark.slow
 
-Client = pytest.importorskip("gradio_client").Client
 
 Q_MEMORY = "Which optimizers reduce memory use when training large language models?"
 Q_FOLLOW = "What does the second paper propose?"
