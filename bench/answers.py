@@ -26,16 +26,14 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import BIN, golden, pct, run_timed, write  # noqa: E402
+from bench.common import BIN, add_data_dir_option, golden, pct, run_timed, seed_index, write  # noqa: E402
 
-BENCH_INDEX = Path(tempfile.gettempdir()) / "paper-assistant-bench-index"
 ASK_Q = "Which optimizers reduce memory use when training large language models?"
 SEARCH_Q = "prefix caching for hybrid LLMs"
 LLM_TEXT = ("Several methods shrink the optimizer state to save memory during training [1]. "
@@ -52,50 +50,6 @@ def child_env(data_dir: Path, **extra: str) -> dict[str, str]:
                 "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
     env.update(extra)
     return env
-
-
-def default_data_dir() -> Path:
-    """The shared bench index, one per embedding backend (the manifest does not record which
-    backend embedded it, and a PyTorch-built index queried with ONNX int8 vectors ranks
-    slightly differently)."""
-    from assistant.settings import Settings
-
-    return Path(f"{BENCH_INDEX}-{Settings().embed_backend}")
-
-
-def setup_info(data_dir: Path) -> dict:
-    """What the figures depend on: data dir, embedding backend, commit."""
-    from assistant.settings import Settings
-    from evals.run import git_commit
-
-    return {"data_dir": str(data_dir), "embed_backend": Settings().embed_backend,
-            "git_commit": git_commit()}
-
-
-def ensure_seed_index(data_dir: Path) -> dict | None:
-    """Ingest seeds/ into data_dir unless it already holds an index; the ingest's figures or
-    None when an index was reused."""
-    from assistant.errors import IndexMissing
-    from assistant.index import Index
-    from assistant.settings import Settings
-
-    try:
-        index = Index.open(Settings(_env_file=None, data_dir=data_dir))
-        try:
-            papers = index.stats()["papers"]
-        finally:
-            index.close()
-        if papers > 0:
-            print(f"reusing the index in {data_dir} ({papers} papers)")
-            return None
-    except IndexMissing:
-        pass
-    print(f"indexing seeds/ into {data_dir} (once; later runs reuse it)...", flush=True)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    wall, rss, _ = run_timed([str(BIN / "assistant"), "ingest", "-q"],
-                             {"ASSISTANT_DATA_DIR": str(data_dir)})
-    print(f"ingest: {wall:.1f} s")
-    return {"seconds": round(wall, 1), "peak_rss_mb": round(rss)}
 
 
 def summary(values: list[float]) -> dict:
@@ -281,18 +235,12 @@ def quality(services, rows: list[dict]) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data-dir", type=Path,
-                    help=f"index of seeds/, built there when missing (default "
-                         f"{BENCH_INDEX}-<embed backend>, reused by later runs)")
+    add_data_dir_option(ap)
     ap.add_argument("--cold-runs", type=int, default=5)
     ap.add_argument("--ttft-questions", type=int, default=30)
     args = ap.parse_args()
     t_start = time.perf_counter()
-    data_dir = (args.data_dir or default_data_dir()).resolve()
-    out: dict = setup_info(data_dir)
-    built = ensure_seed_index(data_dir)
-    if built:
-        out["ingest"] = built
+    data_dir, out = seed_index(args)
 
     from assistant.services import Services
     from assistant.settings import Settings

@@ -8,11 +8,13 @@ import platform
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
+BENCH_INDEX = Path(tempfile.gettempdir()) / "paper-assistant-bench-index"
 BIN = Path(sys.executable).parent
 
 
@@ -52,3 +54,67 @@ def write(name: str, data: dict) -> Path:
 
 def golden(path: Path = ROOT / "evals" / "datasets" / "golden.jsonl") -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# --- the seeds index shared by benchmarks ---------------------------------------------
+
+
+def default_data_dir() -> Path:
+    """The shared bench index, one per embedding backend (the manifest does not record which
+    backend embedded it, and a PyTorch-built index queried with ONNX int8 vectors ranks
+    slightly differently)."""
+    from assistant.settings import Settings
+
+    return Path(f"{BENCH_INDEX}-{Settings().embed_backend}")
+
+
+def setup_info(data_dir: Path) -> dict:
+    """What the figures depend on: data dir, embedding backend, commit."""
+    from assistant.settings import Settings
+    from evals.run import git_commit
+
+    return {"data_dir": str(data_dir), "embed_backend": Settings().embed_backend,
+            "git_commit": git_commit()}
+
+
+def ensure_seed_index(data_dir: Path) -> dict | None:
+    """Ingest seeds/ into data_dir unless it already holds an index; the ingest's figures or
+    None when an index was reused."""
+    from assistant.errors import IndexMissing
+    from assistant.index import Index
+    from assistant.settings import Settings
+
+    try:
+        index = Index.open(Settings(_env_file=None, data_dir=data_dir))
+        try:
+            papers = index.stats()["papers"]
+        finally:
+            index.close()
+        if papers > 0:
+            print(f"reusing the index in {data_dir} ({papers} papers)")
+            return None
+    except IndexMissing:
+        pass
+    print(f"indexing seeds/ into {data_dir} (once; later runs reuse it)...", flush=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    wall, rss, _ = run_timed([str(BIN / "assistant"), "ingest", "-q"],
+                             {"ASSISTANT_DATA_DIR": str(data_dir)})
+    print(f"ingest: {wall:.1f} s")
+    return {"seconds": round(wall, 1), "peak_rss_mb": round(rss)}
+
+
+def add_data_dir_option(ap) -> None:
+    ap.add_argument("--data-dir", type=Path,
+                    help=f"index of seeds/, built there when missing (default "
+                         f"{BENCH_INDEX}-<embed backend>, reused by later runs)")
+
+
+def seed_index(args) -> tuple[Path, dict]:
+    """The data dir from --data-dir (or the shared default), indexed; and the run's setup
+    facts (with the ingest's figures when it had to be built)."""
+    data_dir = (args.data_dir or default_data_dir()).resolve()
+    out: dict = setup_info(data_dir)
+    built = ensure_seed_index(data_dir)
+    if built:
+        out["ingest"] = built
+    return data_dir, out

@@ -45,14 +45,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.answers import (  # noqa: E402
-    BENCH_INDEX,
-    child_env,
-    default_data_dir,
-    ensure_seed_index,
-    setup_info,
+from bench.answers import child_env  # noqa: E402
+from bench.common import (  # noqa: E402
+    BIN,
+    ROOT,
+    add_data_dir_option,
+    golden,
+    pct,
+    seed_index,
+    write,
 )
-from bench.common import BIN, ROOT, golden, pct, write  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -356,9 +358,7 @@ def concurrent_chats(url: str, questions: list[str], chats: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data-dir", type=Path,
-                    help=f"index of seeds/, built there when missing (default "
-                         f"{BENCH_INDEX}-<embed backend>, reused by later runs)")
+    add_data_dir_option(ap)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--chats", type=int, default=10)
     args = ap.parse_args()
@@ -370,11 +370,7 @@ def main() -> None:
     from tests.support.openai_server import FOREVER, Reply, ScriptedOpenAIServer
 
     t_start = time.perf_counter()
-    data_dir = (args.data_dir or default_data_dir()).resolve()
-    out: dict = setup_info(data_dir)
-    built = ensure_seed_index(data_dir)
-    if built:
-        out["ingest"] = built
+    data_dir, out = seed_index(args)
     defaults = Settings(_env_file=None)
     out["queue"] = {"ui_concurrency": defaults.ui_concurrency,
                     "ui_max_queue": defaults.ui_max_queue}
