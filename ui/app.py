@@ -46,6 +46,15 @@ STATIC = Path(__file__).resolve().parent / "static"
 MODES = ("auto", "llm", "extractive")
 MAX_K = 12
 EXPORT_TTL_S = 600
+# Longest question the UI takes when the settings carry no max_question_chars of their own
+# (the answer pipeline enforces that one for every caller). Bounded well under
+# ui.guard.MAX_BODY_BYTES even when every character is JSON-escaped.
+MAX_QUESTION_CHARS = 4000
+
+
+def question_limit(settings: Settings) -> int:
+    limit = getattr(settings, "max_question_chars", None)
+    return int(limit) if isinstance(limit, int) and limit > 0 else MAX_QUESTION_CHARS
 
 # Each works on the bundled seeds/ corpus; the last is a follow-up to any of the others.
 EXAMPLES = [
@@ -207,7 +216,19 @@ class ChatUI:
         """Stream one turn: (chat, answers, sources_html, question_box, export, answer_json)."""
         t0 = time.perf_counter()
         answers = list(answers or [])
-        q = " ".join(str(question or "").split())
+        raw = str(question or "")
+        limit = question_limit(self.settings)
+        if len(raw) > limit:
+            # The textbox stops typing at the limit; this is for API callers. Checked before
+            # the whitespace is collapsed, so a megabyte of spaces costs nothing either.
+            final = self.failed(raw[:80] + "…", f"The question is {len(raw):,} characters "
+                                f"long; the limit is {limit:,}. Shorten it and ask again.",
+                                mode if mode in MODES else None, [], t0)
+            answers = [*answers, final]
+            yield (self.chat(answers), answers, render.source_cards_html(final), gr.skip(),
+                   gr.skip(), final.to_json_dict())
+            return
+        q = " ".join(raw.split())
         if not q:
             yield (self.chat(answers), answers, gr.skip(), gr.skip(), gr.skip(), gr.skip())
             return
@@ -321,7 +342,7 @@ def build_app(settings: Settings, services: Any) -> gr.Blocks:
                     question = gr.Textbox(
                         show_label=False, placeholder="Ask a question about the papers…",
                         lines=1, max_lines=6, scale=6, autofocus=True, elem_id="pa-question",
-                        container=False)
+                        container=False, max_length=question_limit(settings))
                     send = gr.Button("Send", variant="primary", scale=1, min_width=90,
                                      elem_id="pa-send")
                 examples = gr.Examples(examples=[[q] for q in EXAMPLES], inputs=[question],

@@ -1,0 +1,211 @@
+"""Hardening, round 2 (issue 17), through the real parts: the launched UI over raw HTTP,
+the CLI on a real index, real Chroma and the real embedder.
+
+* Bodies are capped on every route before they are read: 300 MB to /login (Content-Length
+  or chunked) is refused after a few MB at most, nothing spooled to a temp file; 150 MB to
+  the queue is refused; the login is throttled per client address.
+* Questions over the UI's limit get a one-line message; the textbox carries the limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import socket
+import tempfile
+import threading
+import time
+import uuid
+
+import httpx
+import pytest
+
+from assistant.settings import Settings
+from tests.test_ui_e2e import client
+from tests.test_ui_hardening import PASSWORD, USER, App
+from ui import guard
+from ui.app import question_limit
+
+pytestmark = pytest.mark.slow
+
+MB = 1_000_000
+
+
+@pytest.fixture(scope="module")
+def ui_settings(tmp_path_factory) -> Settings:
+    data_dir = tmp_path_factory.mktemp("hardening2") / "data"
+    data_dir.mkdir()
+    return Settings(_env_file=None, data_dir=data_dir, answer_mode="extractive")
+
+
+@pytest.fixture
+def auth_app(ui_settings):
+    # Per test: each has its own login throttle.
+    served = App(ui_settings, auth=f"{USER}:{PASSWORD}")
+    yield served
+    served.close()
+
+
+class TempSpool:
+    """The largest temp file this process (the in-process server) holds open meanwhile."""
+
+    def __init__(self) -> None:
+        self.tmp = os.path.realpath(tempfile.gettempdir())
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            for fd in os.listdir("/proc/self/fd"):
+                with contextlib.suppress(OSError):
+                    target = os.readlink(f"/proc/self/fd/{fd}")
+                    if target.startswith(self.tmp + "/"):
+                        self.peak = max(self.peak, os.stat(f"/proc/self/fd/{fd}").st_size)
+            time.sleep(0.005)
+
+    def __enter__(self) -> TempSpool:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def push_body(port: int, path: str, total: int, *, chunked: bool) -> tuple[int, int]:
+    """POST a multipart file part of `total` bytes; stop as soon as the server answers.
+
+    Returns (status, bytes sent). The file part is what Starlette would spool to disk.
+    """
+    boundary = "b" + uuid.uuid4().hex
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"password\"; "
+            f"filename=\"x.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n").encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    headers = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}",
+               f"Content-Type: multipart/form-data; boundary={boundary}"]
+    headers.append("Transfer-Encoding: chunked" if chunked
+                   else f"Content-Length: {len(head) + total + len(tail)}")
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sent, block = 0, b"A" * 65536
+    reply = b""
+    try:
+        sock.sendall(("\r\n".join(headers) + "\r\n\r\n").encode())
+
+        def send(data: bytes) -> None:
+            sock.sendall(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
+
+        send(head)
+        deadline = time.monotonic() + 120
+        while sent < total and time.monotonic() < deadline:
+            if select.select([sock], [], [], 0)[0]:
+                break  # the server answered before the body was complete
+            try:
+                send(block)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            sent += len(block)
+        else:
+            with contextlib.suppress(OSError):
+                send(tail)
+                if chunked:
+                    sock.sendall(b"0\r\n\r\n")
+        sock.settimeout(30)
+        with contextlib.suppress(OSError):
+            while b"\r\n" not in reply:
+                got = sock.recv(4096)
+                if not got:
+                    break
+                reply += got
+    finally:
+        sock.close()
+    assert reply.startswith(b"HTTP/1.1 "), reply[:200]
+    return int(reply.split()[1]), sent
+
+
+# --- 1. /login: capped before it is read, throttled ------------------------------------
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_300mb_login_body_is_refused_unread(auth_app, chunked):
+    with TempSpool() as spool:
+        status, sent = push_body(auth_app.port, "/login", 300 * MB, chunked=chunked)
+    assert status == 413
+    # Refused long before the end: what was sent sits in socket buffers, never on disk.
+    assert sent < 40 * MB, sent
+    assert spool.peak < MB, f"a {spool.peak:,}-byte temp file was written"
+    # The login still works afterwards.
+    ok = httpx.post(auth_app.url + "/login", data={"username": USER, "password": PASSWORD})
+    assert ok.status_code == 200 and ok.cookies
+
+
+def test_150mb_request_to_any_route_is_refused(auth_app):
+    for path in ("/gradio_api/queue/join", "/gradio_api/call/ask", "/gradio_api/run/ask",
+                 "/", "/gradio_api/component_server"):
+        status, sent = push_body(auth_app.port, path, 150 * MB, chunked=False)
+        assert status == 413, path
+        assert sent < 40 * MB, (path, sent)
+    # Signed in, a chunked body past the cap is cut off too.
+    signed = httpx.Client(base_url=auth_app.url, timeout=30)
+    assert signed.post("/login", data={"username": USER, "password": PASSWORD}).cookies
+
+    def chunks():
+        for _ in range(40):
+            yield b"x" * 65536
+
+    r = signed.post("/gradio_api/call/ask", content=chunks(),
+                    headers={"Content-Type": "application/json"})
+    assert r.status_code == 413
+    assert signed.get("/config").status_code == 200  # and the app is fine
+
+
+def test_wrong_password_flood_gets_429_per_client(auth_app):
+    statuses = []
+    with httpx.Client(base_url=auth_app.url, timeout=10) as c:
+        for _ in range(40):
+            r = c.post("/login", data={"username": USER, "password": "wrong"})
+            statuses.append(r.status_code)
+        # Throttled: even the right password waits now.
+        late = c.post("/login", data={"username": USER, "password": PASSWORD})
+    assert statuses.count(429) >= 40 - guard.LOGIN_BURST - 2, statuses
+    assert statuses[0] != 429 and late.status_code == 429
+    assert int(late.headers["retry-after"]) >= 1
+    # Another client address (127.0.0.2 reaches the same loopback server) is not affected.
+    other = httpx.Client(base_url=auth_app.url, timeout=10,
+                         transport=httpx.HTTPTransport(local_address="127.0.0.2"))
+    r = other.post("/login", data={"username": USER, "password": PASSWORD})
+    assert r.status_code == 200 and r.cookies
+
+
+def test_throttle_refills():
+    throttle = guard.LoginThrottle(burst=2, refill_s=0.2)
+    assert throttle.wait("a") == 0 and throttle.wait("a") == 0
+    assert throttle.wait("a") > 0 and throttle.wait("b") == 0
+    time.sleep(0.25)
+    assert throttle.wait("a") == 0
+
+
+# --- 2. question length ----------------------------------------------------------------
+
+
+def test_question_over_the_limit_gets_a_message(ui_settings):
+    app = App(ui_settings)
+    try:
+        limit = question_limit(ui_settings)
+        status, _, body = app.raw("GET", "/config")
+        assert status == 200 and f'"max_length":{limit}' in body.decode().replace(" ", "")
+        c = client(app.url + "/")
+        out = c.predict("x " * limit, 6, "extractive", 0.1, api_name="/ask")
+        answer = out[4]
+        assert answer["error"] and f"limit is {limit:,}" in answer["error"]
+        assert answer["sources"] == []  # never reached retrieval
+        ok = c.predict("q?", 6, "extractive", 0.1, api_name="/ask")
+        assert not ok[4]["error"]
+    finally:
+        app.close()
+
+
+def test_question_limit_fits_the_body_cap(ui_settings):
+    # Even fully JSON-escaped (\\uXXXX per character) the longest question fits the cap.
+    assert question_limit(ui_settings) * 6 + 4096 < guard.MAX_BODY_BYTES
