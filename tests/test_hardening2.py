@@ -209,3 +209,88 @@ def test_question_over_the_limit_gets_a_message(ui_settings):
 def test_question_limit_fits_the_body_cap(ui_settings):
     # Even fully JSON-escaped (\\uXXXX per character) the longest question fits the cap.
     assert question_limit(ui_settings) * 6 + 4096 < guard.MAX_BODY_BYTES
+
+
+# --- 3. exports: no live link or image from a reply or an abstract ------------------------
+
+BEACONS = [
+    "[1](http://a.example/x)![b](http://127.0.0.1:8765/beacon.png)",
+    "[1](//evil.example/phish)",
+    "See `code [1](http://a.example/y)` and ``[2](//evil.example/z)``",
+    "http://a.example/[1](//evil.example/w)![x](//evil.example/beacon2.png)",
+    "[1]: http://evil.example/ref\n\nas shown [1] and [2][1]",
+    "<http://evil.example/auto> <img src=//evil.example/i.png> [x]: //evil.example/r",
+    "![b]( <//evil.example/s.png> ) [1] ( //evil.example/t )",
+    "[text](javascript:alert(1)) [1][1] www.evil.example/u me@evil.example",
+    "\\[1\\](//evil.example/esc) \\\\[1](//evil.example/dbl)",
+    "![b](http://127.0.0.1:8765/beacon3.png \"t\")",
+]
+
+
+def beacon_answer(reply: str):
+    from assistant.types import Answer, Citation, Source
+
+    evil = "Abstract says " + " ".join(BEACONS)
+    sources = [
+        Source(n=1, paper_id="arxiv:2401.01234", title="Real [1](//evil.example/title) paper",
+               score=0.9, abstract=evil, cited=True, quotes=[BEACONS[0], BEACONS[1]]),
+        Source(n=2, paper_id="t:0123456789abcdef", title="Other ![t](//evil.example/t.png)",
+               score=0.8, abstract=evil, cited=True, quotes=[BEACONS[4]]),
+    ]
+    return Answer(question="What? " + BEACONS[0], answer=reply, mode="llm",
+                  citations=[Citation(n=1, paper_id=sources[0].paper_id, title="x")],
+                  sources=sources, model="m ![m](//evil.example/m.png)")
+
+
+def rendered_links(markdown: str) -> tuple[list[str], list[str]]:
+    """(<a href>s, <img src>s) of the Markdown as CommonMark renders it, and as GFM-style
+    linkify renders it (bare URLs too)."""
+    from html.parser import HTMLParser
+
+    import markdown_it
+
+    hrefs: list[str] = []
+    imgs: list[str] = []
+
+    class Audit(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if tag == "a":
+                hrefs.append(attrs.get("href") or "")
+            if tag == "img" or "src" in attrs:
+                imgs.append(attrs.get("src") or "")
+
+    gfm = markdown_it.MarkdownIt("gfm-like", {"html": True, "linkify": True})
+    # GFM's extended autolinks: www., scheme:// and e-mail addresses, not bare domains
+    # (linkify-it's fuzzy links); linkify-it's protocol-relative "//host" stays on.
+    gfm.linkify.set({"fuzzy_link": False})
+    for md in (markdown_it.MarkdownIt("commonmark", {"html": True}), gfm):
+        Audit().feed(md.render(markdown))
+    return hrefs, imgs
+
+
+def test_export_has_no_live_link_or_image_but_the_source_links():
+    from ui import render
+
+    for reply in BEACONS:
+        md = render.export_markdown([beacon_answer(reply + " [1]")])
+        hrefs, imgs = rendered_links(md)
+        assert imgs == [], (reply, imgs)
+        # Only our own link to the cited arXiv paper (once per renderer).
+        assert hrefs == ["https://arxiv.org/abs/2401.01234"] * 2, (reply, hrefs, md)
+        # The reply is still readable: the characters are there, as text.
+        assert "beacon" in md or "evil" in md or "javascript" in md
+    # Everything at once, with the beacons also in the question, titles and quotes.
+    md = render.export_markdown([beacon_answer("\n".join(BEACONS)) for _ in range(2)])
+    hrefs, imgs = rendered_links(md)
+    assert imgs == [] and set(hrefs) == {"https://arxiv.org/abs/2401.01234"}
+
+
+def test_source_links_only_for_wellformed_arxiv_ids():
+    from ui import render
+
+    assert render.source_link("arxiv:2401.01234") == "https://arxiv.org/abs/2401.01234"
+    assert render.source_link("arxiv:hep-th/9901001") == "https://arxiv.org/abs/hep-th/9901001"
+    for bad in ("arxiv:2401.01234)(//evil", "arxiv://evil.example", "t:abc",
+                "arxiv:2401.01234 x", "2401.01234"):
+        assert render.source_link(bad) is None, bad

@@ -174,7 +174,8 @@ def test_export_has_turns_and_reference_lists_with_titles():
     assert "Overlapping Communication in Data-Parallel Training" in refs
     assert "Warmup for Vision Transformers" not in refs  # retrieved, not cited
     assert "> We compress them to 4-bit states with a new quantizer." in refs
-    assert "stored in 4 bits [1]" in md  # markers stay plain [n] in the answer text
+    # Markers read [n] in the answer text, escaped so they can never open a link.
+    assert "stored in 4 bits \\[1\\]" in md
     assert "No papers cited" in md.split("## 2.")[1]
     assert render.export_markdown([]).count("No questions yet") == 1
 

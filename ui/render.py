@@ -6,7 +6,9 @@ untrusted text. It is escaped before it goes into HTML or Markdown, so that a so
 
 * ``& < > " '`` become HTML entities;
 * the characters of Markdown link / image / code syntax (``[ ] ( ) ! ` \\``) become entities
-  in what the browser renders, or backslash escapes in the exported Markdown file;
+  in what the browser renders, or backslash escapes in the exported Markdown file — there
+  every bracket and parenthesis, our own ``[n]`` markers included, so no reply or abstract
+  can open a link, an image or a link reference definition in any CommonMark renderer;
 * bare URLs and e-mail addresses (which GFM would auto-link) become code spans.
 
 The only live markup in a chat message is ours: the ``[n]`` citation links (``#src-n``
@@ -54,11 +56,12 @@ _ENTITIES = str.maketrans({
     "[": "&#91;", "]": "&#93;", "(": "&#40;", ")": "&#41;", "!": "&#33;", "`": "&#96;",
     "\\": "&#92;", "$": "&#36;", "{": "&#123;", "}": "&#125;", "|": "&#124;", "@": "&#64;",
 })
-_MD_SPECIAL = re.compile(r"([\\`\[\]!|$])")
+_MD_SPECIAL = re.compile(r"([\\`\[\]()!|$])")
 _MD_EMPHASIS = re.compile(r"([*_#~])")
-# GFM auto-links these; they become code spans (no renderer links the inside of code).
-_URL = re.compile(r"(?:https?|ftp)://[^\s<>`\"']+|www\.[^\s<>`\"']+|[\w.+-]+@[\w-]+\.[\w.-]+",
-                  re.IGNORECASE)
+# GFM auto-links these (linkify-it also links protocol-relative "//host/..."); they become
+# code spans (no renderer links the inside of code).
+_URL = re.compile(r"(?:https?|ftp)://[^\s<>`\"']+|www\.[^\s<>`\"']+|[\w.+-]+@[\w-]+\.[\w.-]+"
+                  r"|(?<![\w/:])//[\w-]+(?:\.[\w-]+)+[^\s<>`\"']*", re.IGNORECASE)
 _URL_TRAIL = ".,;:!?)]}'\""
 
 
@@ -331,14 +334,31 @@ def retrieved_html(question: str, sources: Sequence[Source]) -> str:
 # --- export -----------------------------------------------------------------------------
 
 
+# Our own links in the export: arXiv abstract pages of cited papers, built from an id of
+# this exact shape (new-style or old-style arXiv identifiers), never from free text.
+_ARXIV_LINK_ID = re.compile(r"(?:\d{4}\.\d{4,5}|[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?")
+
+
+def source_link(paper_id: str) -> str | None:
+    """The app's link to a source in the export (arXiv papers only), or None."""
+    arxiv = paper_id.removeprefix("arxiv:")
+    if arxiv != paper_id and _ARXIV_LINK_ID.fullmatch(arxiv):
+        return f"https://arxiv.org/abs/{arxiv}"
+    return None
+
+
 def _export_answer_text(text: str, valid: set[int]) -> str:
-    """Answer text for the .md file: escaped, valid [n] markers kept as plain [n]."""
+    """Answer text for the .md file: escaped, valid [n] markers kept as (escaped) [n].
+
+    Escaped, a marker still reads "[1]" but cannot open a link: "[1](//evil)" or a line
+    "[1]: http://evil" (a reference definition) written by a model stays text.
+    """
     out, pos = [], 0
     for m in MARKER.finditer(text):
         out.append(_inline(text[pos:m.start()], "md"))
         numbers = parse_numbers(m.group(1))
         if numbers and all(n in valid for n in numbers):
-            out.append("".join(f"[{n}]" for n in dict.fromkeys(numbers)))
+            out.append("".join(f"\\[{n}\\]" for n in dict.fromkeys(numbers)))
         else:
             out.append(escape_md(m.group(0)))
         pos = m.end()
@@ -364,8 +384,10 @@ def export_markdown(answers: Sequence[Answer], *, now: datetime | None = None,
         if cited:
             lines += ["**References**", ""]
             for s in cited:
+                link = source_link(s.paper_id)
                 lines.append(f"- \\[{s.n}\\] {_inline(s.title, 'md', emphasis=True)} "
-                             f"(relevance {s.score:.2f})")
+                             f"\\(relevance {s.score:.2f}\\)"
+                             + (f" · [{s.paper_id}]({link})" if link else ""))
                 quotes = [f"  > {_inline(q, 'md', emphasis=True)}" for q in s.quotes]
                 lines += "\n  >\n".join(quotes).splitlines()  # one paragraph per quote
             lines.append("")
