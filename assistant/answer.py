@@ -35,8 +35,13 @@ def _ms(t0: float) -> float:
     return round((time.perf_counter() - t0) * 1000, 1)
 
 
-def abstained_text(hits: list[Hit]) -> str:
+RANK_DEPTH = 10  # papers ranked per answer (Answer.ranked), beyond the numbered sources
+
+
+def abstained_text(hits: list[Hit], reason: str | None = None) -> str:
     lines = [ABSTAIN_PHRASE]
+    if reason:
+        lines[0] += f" (Why: {reason}.)"
     if hits:
         lines += ["", "Closest matches (not evidence — none of them answers it):"]
         lines += [f"- {h.title}" for h in hits[:3]]
@@ -58,82 +63,104 @@ class Answerer:
     # --- public ------------------------------------------------------------------------
 
     def answer(self, question: str, history: list[Answer] | None = None,
-               mode: str | None = None, k: int | None = None) -> Answer:
+               mode: str | None = None, k: int | None = None,
+               exclude: frozenset[str] = frozenset()) -> Answer:
         final = None
-        for event in self.stream(question, history, mode, k):
+        for event in self.stream(question, history, mode, k, exclude):
             if event.kind == "answer":
                 final = event.data
         assert final is not None
         return final
 
     def stream(self, question: str, history: list[Answer] | None = None,
-               mode: str | None = None, k: int | None = None) -> Iterator[Event]:
+               mode: str | None = None, k: int | None = None,
+               exclude: frozenset[str] = frozenset()) -> Iterator[Event]:
+        """`exclude`: papers retrieval must not return (near-miss evals hide gold papers)."""
         t0 = time.perf_counter()
         history = history or []
-        question = " ".join(scrub_surrogates(question).split())  # tokenizers reject lone surrogates
         use = self.settings.resolved_mode(mode)
         timings: dict[str, float] = {}
-        base = dict(question=question, mode=use, timings_ms=timings,
+        base = dict(question=question[:200], mode=use, timings_ms=timings,
                     model=self.settings.llm_model if use == "llm" else None)
+        limit = self.settings.max_question_chars
+        if len(question) > limit:
+            # Checked before any work: tokenising, embedding and coverage all grow with it.
+            msg = (f"The question is too long ({len(question):,} characters; the limit is "
+                   f"{limit:,}). Shorten it to the question itself.")
+            yield Event("answer", Answer(answer=f"⚠ {msg}", error=msg, **base))
+            return
+        question = " ".join(scrub_surrogates(question).split())  # tokenizers reject lone surrogates
+        base["question"] = question
         if not question:
             yield Event("answer", Answer(answer="Ask a question about the papers.", **base))
             return
 
         t = time.perf_counter()
         resolved = resolve(question, history)
-        if use == "llm" and history and self.settings.llm_configured:
+        if use == "llm" and resolved.is_followup and self.settings.llm_configured:
             resolved = self._condense(question, history, resolved, timings)
         timings["condense_ms"] = _ms(t)
 
         t = time.perf_counter()
-        hits = self._retrieve(resolved, k)
+        k = k or self.settings.top_k
+        hidden = frozenset(exclude) | frozenset(resolved.beyond)
+        retrieval = self.retriever.retrieve(resolved.query, k=max(k, RANK_DEPTH), exclude=hidden)
+        ranked_hits = self._pin(resolved, retrieval.hits)
+        hits = ranked_hits[: max(k, len(resolved.focus))]
         timings["retrieve_ms"] = _ms(t)
         numbered = list(enumerate(hits, start=1))
         sources = [Source(n=n, paper_id=h.paper_id, title=h.title, score=h.score,
                           abstract=h.abstract) for n, h in numbered]
-        base["standalone_query"] = resolved.query
+        base.update(standalone_query=resolved.query, searched_for=retrieval.searched_for,
+                    corrections=retrieval.fixes, ranked=[h.paper_id for h in ranked_hits])
         yield Event("sources", sources)
 
-        fresh = [h for h in hits if h.paper_id not in resolved.focus]
-        top = self.retriever.top_similarity(fresh) if fresh else 0.0
-        # A follow-up about papers already on the table is covered by definition.
-        if not resolved.focus and not self.covers(question, top):
-            text = abstained_text(hits)
-            yield Event("token", text)
-            timings["total_ms"] = _ms(t0)
-            yield Event("answer", Answer(answer=text, abstained=True, sources=sources, **base))
-            return
+        # A follow-up about papers already on the table is covered by definition; anything
+        # else (new topics mid-chat, "is there another paper ...") is checked on its own.
+        if not resolved.focus:
+            t = time.perf_counter()
+            cov = self.covers(retrieval, hidden)
+            timings["coverage_ms"] = _ms(t)
+            base["coverage"] = cov.probability
+            if not cov.covered:
+                text = abstained_text(hits, cov.reason)
+                yield Event("token", text)
+                timings["total_ms"] = _ms(t0)
+                yield Event("answer", Answer(answer=text, abstained=True, sources=sources,
+                                             abstain_reason=cov.reason, **base))
+                return
 
         if use == "extractive":
-            yield from self._extractive(question, resolved, numbered, sources, base, t0)
+            named = {m.paper_id for m in retrieval.title_matches}
+            yield from self._extractive(question, resolved, numbered, sources, base, t0, named)
         else:
             # The answer prompt carries no conversation: a follow-up ("what did it report?")
             # is asked in its standalone form, or the model cannot tell what "it" is.
             asked = resolved.query if resolved.is_followup else question
             yield from self._generate(asked, numbered, sources, base, t0)
 
-    def covers(self, question: str, top_similarity: float) -> bool:
+    def covers(self, retrieval, hidden: frozenset[str] = frozenset()) -> coverage.Coverage:
+        model = None
+        if self.settings.abstain_threshold is not None:
+            model = replace(coverage.default_model(), threshold=self.settings.abstain_threshold)
         return coverage.assess(
-            question, top_similarity, self.retriever.index.keyword,
-            self.settings.abstain_threshold, self.settings.abstain_soft_threshold,
-        ).covered
+            retrieval.searched_for, retrieval.hits, retrieval.title_matches,
+            self.retriever.vocabulary, self.retriever.texts_of(hidden) if hidden else [],
+            model=model)
 
     # --- stages ------------------------------------------------------------------------
 
-    def _retrieve(self, resolved: Resolved, k: int | None) -> list[Hit]:
-        hits = self.retriever.search(resolved.query, k=k)
-        if resolved.beyond:
-            # The query names the earlier paper, so it ranks first; the question asks for others.
-            return ([h for h in hits if h.paper_id not in resolved.beyond]
-                    + [h for h in hits if h.paper_id in resolved.beyond])
+    def _pin(self, resolved: Resolved, hits: list[Hit]) -> list[Hit]:
+        """A follow-up's papers first (as the user sees them), then the search results."""
         if not resolved.focus:
             return hits
-        papers = self.retriever.index.catalog.papers(resolved.focus)
-        pinned = [Hit(paper_id=p.id, title=p.title, abstract=p.abstract,
-                      snippet=p.abstract[:300], score=1.0, dense_score=None, rank=0)
+        papers = self.retriever.papers(resolved.focus)
+        found = {h.paper_id: h for h in hits}
+        pinned = [found.get(pid) or Hit(paper_id=p.id, title=p.title, abstract=p.abstract,
+                                        snippet=p.abstract[:300], score=1.0, rank=0)
                   for pid in resolved.focus if (p := papers.get(pid))]
         rest = [h for h in hits if h.paper_id not in set(resolved.focus)]
-        return (pinned + rest)[: max(k or self.settings.top_k, len(pinned))]
+        return pinned + rest
 
     def _condense(self, question: str, history: list[Answer], resolved: Resolved,
                   timings: dict[str, float]) -> Resolved:
@@ -145,13 +172,13 @@ class Answerer:
             return resolved  # retrieval still works from the rule-based query
         query = gen.text.strip().strip('"').splitlines()[0] if gen.text.strip() else ""
         timings["condense_llm_ms"] = round(gen.total_ms, 1)
-        return Resolved(query=query or resolved.query, focus=resolved.focus,
-                        is_followup=True)
+        return replace(resolved, query=query or resolved.query)
 
-    def _extractive(self, question, resolved, numbered, sources, base, t0) -> Iterator[Event]:
+    def _extractive(self, question, resolved, numbered, sources, base, t0,
+                    named: set[str] = frozenset()) -> Iterator[Event]:
         t = time.perf_counter()
         picks = extractive.select(question, numbered, self.retriever.embedder, self.settings,
-                                  focus=set(resolved.focus))
+                                  focus=set(resolved.focus), named=named)
         # A quoted sentence's own "[2]" is not a citation of source 2 (citations.defang).
         text = extractive.compose([
             replace(p, quotes=[citations.defang(q) for q in p.quotes],

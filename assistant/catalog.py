@@ -82,6 +82,10 @@ class Catalog:
             yield Paper(id=pid, title=title, abstract=abstract,
                         sources=json.loads(sources), metadata=json.loads(metadata))
 
+    def titles(self) -> dict[str, str]:
+        """paper id -> title, for every paper (known-item search reads only these)."""
+        return dict(self.db.execute("SELECT id, title FROM papers ORDER BY rowid"))
+
     def chunk_rows(self) -> list[tuple[str, str, str, str]]:
         """(chunk id, paper id, title, text) for every chunk, in a stable order."""
         return self.db.execute(

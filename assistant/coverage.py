@@ -1,55 +1,174 @@
-"""Does the corpus cover a question? The retrieval side of abstention.
+"""Does the corpus cover a question? One calibrated decision, not a pile of rules.
 
-Similarity alone cannot tell "close but not covered" from "covered": a question about the
-Sophia optimizer scores as high against optimizer abstracts as a covered one does. What
-gives such questions away is that they name something the corpus never mentions. Three
-signals, calibrated on evals/datasets/golden.jsonl (see the eval report for the figures):
+A handful of measured signals about the question and what retrieval found are combined by a
+logistic regression whose weights live in `assistant/abstention.json`, with what they were
+fitted on (dev questions plus near-miss negatives: each dev question asked again with its
+gold paper hidden; `python -m evals.fit_abstention` refits them). The signals:
 
-1. the best passage's cosine similarity is below a floor (nothing is even close);
-2. the question names a thing (CamelCase, acronym, name with digits, capitalised word
-   mid-sentence) that appears nowhere in the corpus vocabulary;
-3. two or more of its key terms are unknown to the corpus, or one is and the similarity is
-   only middling.
+- dense_top      best cosine similarity of the question to a retrieved passage;
+- cover_top      how much of the question's *content* the top paper contains: the
+                 idf-weighted share of its content terms found in the paper's title+abstract;
+- cover_best     the same, best of the first three papers (survey questions);
+- unknown_info   terms no paper contains, weighted by how informative they are: a name
+                 (SMoA, Sophia) counts fully, an everyday English word ("gist") hardly;
+- name_match     the question names a paper (its title, or the name before its colon);
+- gap            fused-score gap between the first and second paper (one clear answer).
+
+Unknown terms are judged against the corpus *as searched*: when papers are hidden (a
+near-miss eval, or a follow-up asking for papers other than those on the table), terms
+found only in those papers count as unknown.
 """
 
 from __future__ import annotations
 
+import importlib.resources
+import json
+import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
 
-from assistant.keyword import KeywordIndex
+from assistant.vocab import GENERIC, Vocabulary
 
-# Name-like tokens: inner capitals (PagedAttention, vLLM, GPTQ), letters with digits (NF4,
-# OPT-175B), or a capitalised word that does not start the sentence (Sophia, Roman).
-_NAME = re.compile(
-    r"\b(?:[A-Za-z]*[A-Z][a-z0-9]*[A-Z][A-Za-z0-9]*|[A-Za-z]+\d+[A-Za-z0-9]*"
-    r"|\d+[A-Za-z]+[A-Za-z0-9]*)\b|(?<![.?!]\s)(?<!^)\b[A-Z][a-z]{2,}\b"
-)
+FEATURES = ("dense_top", "cover_top", "cover_best", "unknown_info", "name_match", "gap")
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-']*|\d+[A-Za-z][A-Za-z0-9\-]*")
+# Questions are capped upstream; this bounds the work here whatever a caller passes.
+MAX_WORDS = 200
 
 
 @dataclass
 class Coverage:
-    top_similarity: float
-    unknown_names: list[str] = field(default_factory=list)
-    unknown_terms: list[str] = field(default_factory=list)
-    covered: bool = True
-    reason: str = ""
+    covered: bool
+    probability: float  # of "the corpus covers this", from the fitted model
+    features: dict[str, float] = field(default_factory=dict)
+    unknown: list[str] = field(default_factory=list)
+    reason: str = ""  # plain words; shown under an abstention
 
 
-def assess(question: str, top_similarity: float, keyword: KeywordIndex,
-           floor: float, soft: float) -> Coverage:
-    unknown_terms = keyword.unknown_terms(question)
-    unknown = set(unknown_terms)
-    names = []
-    for m in _NAME.finditer(question):
-        parts = [p for p in re.findall(r"[A-Za-z0-9]+", m.group(0)) if len(p) > 1]
-        if parts and any(t in unknown for p in parts for t in keyword.terms(p)):
-            names.append(m.group(0))
-    cov = Coverage(top_similarity, sorted(set(names)), unknown_terms)
-    if top_similarity < floor:
-        cov.covered, cov.reason = False, f"best passage similarity {top_similarity:.2f} < {floor}"
-    elif names:
-        cov.covered, cov.reason = False, f"names unknown to the corpus: {', '.join(names)}"
-    elif len(unknown_terms) >= 2 or (unknown_terms and top_similarity < soft):
-        cov.covered, cov.reason = False, f"terms unknown to the corpus: {', '.join(unknown_terms)}"
+@dataclass(frozen=True)
+class AbstentionModel:
+    weights: dict[str, float]
+    bias: float
+    threshold: float
+    mean: dict[str, float]
+    scale: dict[str, float]
+    fitted_on: dict[str, Any]
+
+    def probability(self, features: dict[str, float]) -> float:
+        z = self.bias + sum(
+            self.weights[f] * (features[f] - self.mean[f]) / (self.scale[f] or 1.0)
+            for f in FEATURES)
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
+@lru_cache(maxsize=1)
+def default_model() -> AbstentionModel:
+    data = json.loads(importlib.resources.files("assistant").joinpath("abstention.json")
+                      .read_text(encoding="utf-8"))
+    return model_from_dict(data)
+
+
+def model_from_dict(data: dict[str, Any]) -> AbstentionModel:
+    missing = [f for f in FEATURES if f not in data.get("weights", {})]
+    if missing:
+        raise ValueError(f"abstention.json: weights missing for {missing}; refit with "
+                         "`python -m evals.fit_abstention`")
+    return AbstentionModel(data["weights"], float(data["bias"]), float(data["threshold"]),
+                           data["mean"], data["scale"], data.get("fitted_on", {}))
+
+
+@dataclass
+class _Term:
+    word: str  # as typed
+    stems: list[str]
+    known: bool
+    weight: float  # informativeness: idf for known terms
+
+
+def _terms(question: str, vocab: Vocabulary, hidden: dict[str, int]) -> list[_Term]:
+    out: list[_Term] = []
+    seen: set[str] = set()
+    for i, m in enumerate(_WORD.finditer(question)):
+        if i >= MAX_WORDS:
+            break
+        word = m.group(0).strip("'-")
+        low = word.lower()
+        if len(low) < 2 or low in GENERIC or low in seen:
+            continue
+        seen.add(low)
+        stems = vocab.keyword.terms(low)
+        if not stems:  # a stopword
+            continue
+        known = all(vocab.df(s) - hidden.get(s, 0) > 0 for s in stems)
+        weight = (sum(vocab.idf(s) for s in stems) / len(stems) if known
+                  else vocab.idf("") * vocab.informativeness(word, first=(i == 0)))
+        out.append(_Term(word, stems, known, weight))
+    return out
+
+
+def _cover(terms: list[_Term], paper_stems: set[str]) -> float:
+    total = sum(t.weight for t in terms)
+    if total <= 0:
+        return 0.0
+    return sum(t.weight for t in terms if t.known and set(t.stems) <= paper_stems) / total
+
+
+def features(question: str, hits, title_matches, vocab: Vocabulary,
+             hidden_texts: list[str] = ()) -> tuple[dict[str, float], list[str]]:
+    """The signals for one question, and its unknown informative words."""
+    hidden: dict[str, int] = {}
+    for text in hidden_texts:  # chunks of hidden papers, as BM25 indexed them
+        for s in set(vocab.keyword.terms(text)):
+            hidden[s] = hidden.get(s, 0) + 1
+    terms = _terms(question, vocab, hidden)
+    stems_of = [set(vocab.keyword.terms(f"{h.title}\n{h.abstract}")) for h in hits[:3]]
+    covers = [_cover(terms, s) for s in stems_of]
+    unknown = [t for t in terms if not t.known]
+    singleton = vocab.idf("") or 1.0
+    feats = {
+        "dense_top": max((h.dense_score or 0.0 for h in hits), default=0.0),
+        "cover_top": covers[0] if covers else 0.0,
+        "cover_best": max(covers, default=0.0),
+        "unknown_info": min(3.0, sum(t.weight for t in unknown) / singleton),
+        "name_match": 1.0 if title_matches else 0.0,
+        "gap": (hits[0].score - hits[1].score) if len(hits) > 1 else (
+            hits[0].score if hits else 0.0),
+    }
+    informative = [t.word for t in unknown if t.weight / singleton >= 0.5]
+    return feats, informative
+
+
+def assess(question: str, hits, title_matches, vocab: Vocabulary,
+           hidden_texts: list[str] = (), model: AbstentionModel | None = None) -> Coverage:
+    model = model or default_model()
+    if not hits:
+        return Coverage(False, 0.0, reason="no paper in the corpus matches the question at all")
+    feats, unknown = features(question, hits, title_matches, vocab, hidden_texts)
+    p = model.probability(feats)
+    cov = Coverage(p >= model.threshold, round(p, 4), feats, unknown)
+    cov.reason = explain(cov, hits)
     return cov
+
+
+def explain(cov: Coverage, hits) -> str:
+    """Why the corpus was (not) taken to cover the question, in plain words."""
+    f = cov.features
+    if cov.covered:
+        if f.get("name_match"):
+            return f"the question names a paper in the corpus: {hits[0].title}"
+        return (f"the top paper contains {f['cover_top']:.0%} of the question's key terms "
+                f"(best passage similarity {f['dense_top']:.2f})")
+    parts = []
+    if cov.unknown:
+        shown = ", ".join(f"'{w}'" for w in cov.unknown[:4])
+        parts.append(f"{shown} {'does' if len(cov.unknown) == 1 else 'do'} not occur in "
+                     "any paper")
+    if f["cover_best"] < 0.5:
+        parts.append(f"the closest papers contain only {f['cover_best']:.0%} of the "
+                     "question's key terms")
+    if f["dense_top"] < 0.45:
+        parts.append(f"the best passage is only weakly similar ({f['dense_top']:.2f})")
+    if not parts:
+        parts.append(f"the evidence is too weak (confidence {cov.probability:.2f})")
+    return "; ".join(parts)

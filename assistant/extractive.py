@@ -75,25 +75,27 @@ def _score_sentences(question: str, picks: list[tuple[Hit, list[str]]],
 
 
 def select(question: str, hits: list[tuple[int, Hit]], embedder: Embedder, settings: Settings,
-           focus: set[str] = frozenset()) -> list[Pick]:
+           focus: set[str] = frozenset(), named: set[str] = frozenset()) -> list[Pick]:
     """Choose papers and their best sentences. `hits` are (source number, hit) pairs."""
     if not hits:
         return []
-    # A paper is quoted when it is close to the best one on both signals: its passage
-    # similarity within `extractive_margin` of the best, and its fused relevance at least
-    # `extractive_min_relative` of the top paper's. Tuned on the golden set: it keeps
-    # one-paper lookups from citing five bystanders without losing theme papers.
+    # The first-ranked paper is always quoted: retrieval put it first (a title match, the
+    # strongest fused evidence), and dropping it for a weaker one misleads. Others are
+    # quoted when close to the best on both signals: passage similarity within
+    # `extractive_margin` of the best, fused relevance at least `extractive_min_relative`
+    # of the top paper's (one-paper lookups do not cite five bystanders).
     top = max((h.dense_score or 0.0) for _, h in hits)
     top_score = max(h.score for _, h in hits) or 1.0
-    chosen = [
-        (n, h) for n, h in hits
+    chosen = [hits[0]] + [
+        (n, h) for n, h in hits[1:]
         if h.paper_id in focus
-        or ((h.dense_score or 0.0) >= max(settings.abstain_threshold,
-                                          top - settings.extractive_margin)
+        or ((h.dense_score or 0.0) >= top - settings.extractive_margin
             and h.score >= settings.extractive_min_relative * top_score)
     ]
     if focus:  # a follow-up about specific papers answers from those papers first
         chosen = [(n, h) for n, h in chosen if h.paper_id in focus] or chosen
+    elif named:  # a question naming a paper is about that paper, not its neighbours
+        chosen = [(n, h) for n, h in chosen if h.paper_id in named] or chosen
     chosen = chosen[: max(1, settings.top_k)]
     split = [(h, sentences(h.abstract) or [h.abstract]) for _, h in chosen]
     scored = _score_sentences(question, split, embedder)
@@ -109,11 +111,10 @@ def compose(picks: list[Pick]) -> str:
     if not picks:
         return ""
     first = picks[0]
-    if len(picks) == 1:
-        lead = f"One paper in the corpus addresses this: *{first.hit.title}* [{first.n}]."
-    else:
-        lead = (f"{len(picks)} papers in the corpus address this; the most relevant is "
-                f"*{first.hit.title}* [{first.n}].")
+    # Say what was found, not how many papers "address" it: nothing checked that they do.
+    lead = f"Most relevant: *{first.hit.title}* [{first.n}]."
+    if len(picks) > 1:
+        lead += f" Also quoted: {len(picks) - 1} related paper{'s' if len(picks) > 2 else ''}."
     lines = [lead, ""]
     for p in picks:
         quoted = " ".join(f"{_end(q)} [{p.n}]." for q in p.quotes)

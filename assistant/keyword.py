@@ -94,6 +94,15 @@ class KeywordIndex:
                                 show_progress=False, return_ids=False)
         return list(tokens[0]) if tokens else []
 
+    def document_frequencies(self) -> dict[str, int]:
+        """Stemmed term -> number of chunks containing it (from the index's posting lists)."""
+        if not self.chunk_ids:
+            return {}
+        indptr = np.asarray(self._retriever.scores["indptr"])
+        counts = np.diff(indptr)
+        return {t: int(counts[i]) for t, i in self._retriever.vocab_dict.items()
+                if i < len(counts) and t}
+
     def unknown_terms(self, text: str) -> list[str]:
         """Query terms that occur nowhere in the corpus."""
         if not self.chunk_ids:

@@ -13,12 +13,17 @@ because it keeps *how much* better the top keyword match is, which ranks throw a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from assistant.embeddings import Embedder
 from assistant.index import Index
 from assistant.settings import Settings
+from assistant.titles import TitleIndex, TitleMatch
 from assistant.types import Hit
+from assistant.vocab import Vocabulary
 
 
 @dataclass
@@ -66,54 +71,156 @@ def fuse(rankings: list[tuple[list[_Ranked], float]], rrf_k: int) -> list[tuple[
     return sorted(((pid, s / best) for pid, s in totals.items()), key=lambda x: -x[1])
 
 
+@dataclass
+class Retrieval:
+    """What one search did: the query it ran (typos fixed), what it fixed, and the hits,
+    every hit with a dense similarity (BM25-only and title-matched hits included)."""
+
+    query: str  # as asked
+    searched_for: str  # after spelling correction
+    fixes: list[tuple[str, str]]
+    hits: list[Hit]
+    title_matches: list[TitleMatch] = field(default_factory=list)
+    exclude: frozenset[str] = frozenset()
+
+
 class Retriever:
+    """Hybrid retrieval over one Index. The Answerer depends only on `retrieve`, `papers`
+    and `vocabulary` (see RetrieverLike), which the eval baselines also provide."""
+
     def __init__(self, index: Index, embedder: Embedder, settings: Settings) -> None:
         self.index = index
         self.embedder = embedder
         self.settings = settings
+        self._aux: tuple[int, Vocabulary, TitleIndex] | None = None
+        self._aux_lock = threading.Lock()
 
-    def search(self, query: str, k: int | None = None, fusion: str | None = None) -> list[Hit]:
+    # --- what the answerer reads ---------------------------------------------------------
+
+    def _auxiliary(self) -> tuple[Vocabulary, TitleIndex]:
+        """Vocabulary and title index of the catalog version being served (rebuilt when an
+        ingest changed it)."""
+        version = self.index.catalog.version
+        with self._aux_lock:
+            if self._aux is None or self._aux[0] != version:
+                catalog = self.index.catalog
+                vocab = Vocabulary(self.index.keyword, lambda: (
+                    f"{t} {x}" for _, _, t, x in catalog.chunk_rows()))
+                titles = TitleIndex(catalog.titles())
+                self._aux = (version, vocab, titles)
+            return self._aux[1], self._aux[2]
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        return self._auxiliary()[0]
+
+    def papers(self, ids: list[str]) -> dict:
+        return self.index.catalog.papers(ids)
+
+    def texts_of(self, paper_ids) -> list[str]:
+        """The indexed text (title + chunk) of each chunk of these papers."""
+        catalog = self.index.catalog
+        titles = {pid: p.title for pid, p in catalog.papers(list(paper_ids)).items()}
+        chunk_ids = catalog.chunk_ids_of(list(paper_ids))
+        owner = catalog.chunk_papers(chunk_ids)
+        return [f"{titles.get(owner.get(cid), '')}\n{text}"
+                for cid, text in catalog.chunk_texts(chunk_ids).items()]
+
+    def retrieve(self, query: str, k: int | None = None, exclude: frozenset[str] = frozenset(),
+                 fusion: str | None = None) -> Retrieval:
+        vocab, titles = self._auxiliary()
+        fixed = vocab.correct(query)
+        matches = titles.match(query, exclude) or (
+            titles.match(fixed.text, exclude) if fixed.fixes else [])
+        hits = self.search(fixed.text, k=k, fusion=fusion, exclude=exclude,
+                           pinned=[m.paper_id for m in matches])
+        return Retrieval(query, fixed.text, fixed.fixes, hits, matches, frozenset(exclude))
+
+    # --- search ---------------------------------------------------------------------------
+
+    def search(self, query: str, k: int | None = None, fusion: str | None = None,
+               exclude: frozenset[str] | set[str] = frozenset(),
+               pinned: list[str] | None = None) -> list[Hit]:
+        """Top-k papers for `query`. `pinned` papers (a title the query names) rank first;
+        `exclude`d papers are never returned (near-miss evals hide a gold paper this way)."""
         k = k or self.settings.top_k
         fusion = fusion or self.settings.fusion
-        n = max(self.settings.candidates, k * 3)
+        n = max(self.settings.candidates, k * 3) + (3 * len(exclude))
         dense: list[_Ranked] = []
         keyword: list[_Ranked] = []
+        vector = None
         if fusion in ("convex", "rrf", "dense"):
-            vector = self.embedder.embed([query])[0].tolist()
-            dense = _per_paper(self.index.dense_search(vector, n))
+            vector = self.embedder.embed([query])[0]
+            dense = _per_paper([r for r in self.index.dense_search(vector.tolist(), n)
+                                if r[1] not in exclude])
         if fusion in ("convex", "rrf", "bm25"):
             kw_rows = self.index.keyword.search(query, n)
             paper_of = self.index.catalog.chunk_papers(cid for cid, _ in kw_rows)
             keyword = _per_paper([(cid, paper_of[cid], s) for cid, s in kw_rows
-                                  if cid in paper_of])
+                                  if cid in paper_of and paper_of[cid] not in exclude])
         if fusion in ("convex", "dense", "bm25"):
             alpha = {"dense": 1.0, "bm25": 0.0}.get(fusion, self.settings.dense_alpha)
-            fused = convex(dense, keyword, alpha)[:k]
-            return self._hits(fused, {r.paper_id: r for r in dense},
-                              {r.paper_id: r for r in keyword})
-        lists = [(dense, self.settings.dense_weight), (keyword, self.settings.bm25_weight)]
-        fused = fuse([(r, w) for r, w in lists if r], self.settings.rrf_k)[:k]
-        return self._hits(fused, {r.paper_id: r for r in dense}, {r.paper_id: r for r in keyword})
+            fused = convex(dense, keyword, alpha)
+        else:
+            lists = [(dense, self.settings.dense_weight), (keyword, self.settings.bm25_weight)]
+            fused = fuse([(r, w) for r, w in lists if r], self.settings.rrf_k)
+        if pinned:
+            top = fused[0][1] if fused else 1.0
+            first = [(pid, max(top, 1e-4)) for pid in pinned if pid not in exclude]
+            fused = first + [(p, s) for p, s in fused if p not in set(pinned)]
+        return self._hits(fused[:k], {r.paper_id: r for r in dense},
+                          {r.paper_id: r for r in keyword}, vector)
 
-    def _hits(self, fused, dense: dict[str, _Ranked], keyword: dict[str, _Ranked]) -> list[Hit]:
+    def _hits(self, fused, dense: dict[str, _Ranked], keyword: dict[str, _Ranked],
+              vector) -> list[Hit]:
         ids = [pid for pid, _ in fused]
         papers = self.index.catalog.papers(ids)
-        best_chunk = {pid: (dense.get(pid) or keyword[pid]).chunk_id for pid in ids}
+        best_chunk: dict[str, str] = {}
+        for pid in ids:
+            ranked = dense.get(pid) or keyword.get(pid)
+            if ranked is not None:
+                best_chunk[pid] = ranked.chunk_id
         texts = self.index.catalog.chunk_texts(best_chunk.values())
+        sims = self._similarities(vector, {pid: cid for pid, cid in best_chunk.items()
+                                           if pid not in dense},
+                                  [pid for pid in ids if pid not in best_chunk])
         hits = []
         for rank, (pid, score) in enumerate(fused, start=1):
             paper = papers.get(pid)
             if paper is None:  # pruned between the two reads
                 continue
+            cos = dense[pid].score if pid in dense else sims.get(pid)
             hits.append(Hit(
                 paper_id=pid, title=paper.title, abstract=paper.abstract,
-                snippet=texts.get(best_chunk[pid], paper.abstract[:300]),
-                score=round(score, 4),
-                dense_score=round(dense[pid].score, 4) if pid in dense else None,
+                snippet=texts.get(best_chunk.get(pid, ""), paper.abstract[:300]),
+                score=round(min(score, 1.0), 4),
+                dense_score=round(cos, 4) if cos is not None else None,
                 bm25_score=round(keyword[pid].score, 4) if pid in keyword else None,
                 rank=rank,
             ))
         return hits
+
+    def _similarities(self, vector, chunk_of: dict[str, str], no_chunk: list[str]
+                      ) -> dict[str, float]:
+        """Cosine of the query and the stored vector of each paper's best chunk (papers that
+        BM25 or a title match found but the dense search did not return)."""
+        if vector is None or not (chunk_of or no_chunk):
+            return {}
+        if no_chunk:  # a title match outside both candidate lists: its best chunk
+            per_paper = self.index.catalog.chunk_ids_of(no_chunk)
+            papers_of = self.index.catalog.chunk_papers(per_paper)
+            chunk_ids = list(chunk_of.values()) + per_paper
+        else:
+            papers_of, chunk_ids = {}, list(chunk_of.values())
+        paper_of = {cid: pid for pid, cid in chunk_of.items()} | papers_of
+        got = self.index.collection.get(ids=chunk_ids, include=["embeddings"])
+        out: dict[str, float] = {}
+        for cid, vec in zip(got["ids"], got["embeddings"], strict=True):
+            pid = paper_of.get(cid)
+            if pid is not None:
+                sim = float(np.asarray(vec, dtype=np.float32) @ vector)
+                out[pid] = max(out.get(pid, -1.0), sim)
+        return out
 
     def top_similarity(self, hits: list[Hit]) -> float:
         """The strongest dense similarity among the hits (the abstention signal)."""

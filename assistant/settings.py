@@ -47,9 +47,10 @@ class Settings(BaseSettings):
     )
     embed_batch_size: int = Field(64, ge=1, le=4096, description="Texts per embedding call.")
     onnx_precision: Literal["int8", "fp32"] = Field(
-        "int8",
-        description="embed_backend=onnx: int8 (fastest; recall@5 within 0.1 point of PyTorch) "
-        "or fp32 (the PyTorch vectors exactly, ~1.7x PyTorch's speed).",
+        "fp32",
+        description="embed_backend=onnx: fp32 (the PyTorch vectors, the same on every x86-64 "
+        "CPU) or int8 (~2x faster ingest, but its vectors differ between AVX2 and AVX-512/VNNI "
+        "CPUs; see docs/benchmarks.md).",
     )
     onnx_cache: Path | None = Field(
         None,
@@ -92,15 +93,15 @@ class Settings(BaseSettings):
     answer_mode: Literal["auto", "llm", "extractive"] = Field(
         "auto", description="auto: LLM when an endpoint is configured, else extractive."
     )
-    abstain_threshold: float = Field(
-        0.40,
-        description="Below this cosine similarity of the best passage, the corpus is taken "
-        "not to cover the question (calibrated on evals/datasets/golden.jsonl).",
+    abstain_threshold: float | None = Field(
+        None, ge=0, le=1,
+        description="Probability (of the fitted coverage model in assistant/abstention.json) "
+        "below which the assistant abstains; unset = the threshold fitted on the dev set.",
     )
-    abstain_soft_threshold: float = Field(
-        0.44,
-        description="Below this similarity, one key term unknown to the corpus is enough to "
-        "abstain (see assistant/coverage.py).",
+    max_question_chars: int = Field(
+        2000, ge=50, le=100_000,
+        description="Longest question accepted (characters); longer ones get a one-line "
+        "error before any work is done.",
     )
     extractive_sentences: int = Field(
         2, ge=1, le=5, description="Sentences quoted per paper in extractive answers."

@@ -74,9 +74,21 @@ class Usage(BaseModel):
 class Answer(BaseModel):
     question: str
     standalone_query: str = ""
+    searched_for: str = Field(
+        "", description="The query retrieval ran: the standalone query with typos corrected.")
+    corrections: list[tuple[str, str]] = Field(
+        default_factory=list, description="(as typed, corrected) words of the question.")
     answer: str
     mode: Literal["llm", "extractive"]
     abstained: bool = False
+    abstain_reason: str | None = Field(
+        None, description="Why the corpus was taken not to cover the question, in words.")
+    coverage: float | None = Field(
+        None, description="Fitted probability that the corpus covers the question.")
+    ranked: list[str] = Field(
+        default_factory=list,
+        description="Paper ids in the order the answer ranked them (pinned papers first), "
+        "deeper than the numbered sources; what retrieval metrics score.")
     citations: list[Citation] = Field(default_factory=list)
     sources: list[Source] = Field(default_factory=list)
     flagged_sentences: list[str] = Field(

@@ -13,6 +13,10 @@
 from pathlib import Path
 
 EVALS_DIR = Path(__file__).resolve().parent
-DEFAULT_DATASET = EVALS_DIR / "datasets" / "golden.jsonl"
+DATASETS_DIR = EVALS_DIR / "datasets"
+# Tune on dev, report and gate on test (never tuned on; see evals/README.md).
+DEV_DATASETS = (DATASETS_DIR / "dev.jsonl", DATASETS_DIR / "dev_styles.jsonl")
+TEST_DATASET = DATASETS_DIR / "test.jsonl"
+DEFAULT_DATASET = TEST_DATASET
 DEFAULT_BASELINE = EVALS_DIR / "baseline.json"
 REPORTS_DIR = EVALS_DIR / "reports"

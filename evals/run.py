@@ -39,7 +39,7 @@ from evals.metrics import (
     score_turn,
 )
 
-TYPES = ("lookup", "detail", "theme", "followup", "offcorpus")
+TYPES = ("lookup", "detail", "theme", "followup", "switch", "offcorpus", "nearmiss")
 REQUIRED_FIELDS = ("id", "type", "question", "gold_titles")
 DEFAULT_TOLERANCE = 0.02
 
@@ -61,7 +61,7 @@ def load_dataset(path: Path) -> list[dict[str, Any]]:
             missing = [f for f in REQUIRED_FIELDS if f not in row]
             if missing:
                 raise ValueError(f"{path}:{no}: missing field(s) {missing}")
-            if row["type"] == "followup" and not row.get("followup"):
+            if row["type"] in ("followup", "switch") and not row.get("followup"):
                 raise ValueError(f"{path}:{no}: a followup row needs a 'followup' question")
             if row["id"] in seen:
                 raise ValueError(f"{path}:{no}: duplicate id {row['id']!r}")

@@ -1,0 +1,102 @@
+"""Known-item search: a question that names a paper finds that paper first.
+
+People ask about papers by name ("What results does SMoA report?", "Direct Preference
+Optimization"), and neither BM25 nor embeddings rank a paper first just because its title
+*is* the query: "Creative Preference Optimization" shares as many words with "Direct
+Preference Optimization" as the paper itself does. This index matches
+
+- the full title inside the question (or the question as the title with a typo or a
+  missing word: rapidfuzz similarity), and
+- the name before a title's colon ("SMoA: ..." -> SMoA), as a whole phrase. A name that is
+  also an everyday English word ("Echo", "FIND", "Opus") must match with its own casing, so
+  "how do I find papers on echo state networks" names neither.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from assistant.vocab import english_counts
+
+_NON_ALNUM = re.compile(r"[^0-9a-z]+")
+_MAX_NAME_WORDS = 8
+# A name this common in English needs its exact casing to count as a name.
+_EVERYDAY_COUNT = 2_000_000
+FULL_TITLE, NAME, FUZZY = 1.0, 0.9, 0.8
+
+
+def norm(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return " ".join(_NON_ALNUM.sub(" ", text).split())
+
+
+@dataclass
+class TitleMatch:
+    paper_id: str
+    strength: float  # FULL_TITLE, NAME or FUZZY
+    matched: str  # the title or name as written
+
+
+class TitleIndex:
+    def __init__(self, titles: dict[str, str]) -> None:
+        english = english_counts()
+        self._titles = [(pid, norm(t), t) for pid, t in titles.items() if norm(t)]
+        self._names: list[tuple[str, str, str, bool]] = []
+        self._acronyms: list[tuple[str, str, str]] = []
+        for pid, title in titles.items():
+            if ":" not in title:
+                continue
+            name = title.split(":", 1)[0].strip()
+            key = norm(name)
+            if not key or len(name.split()) > _MAX_NAME_WORDS or len(key) < 2:
+                continue
+            everyday = len(key.split()) == 1 and english.get(key, 0) >= _EVERYDAY_COUNT
+            self._names.append((pid, key, name, everyday))
+            # "DPO" names "Direct Preference Optimization: ..." (matched with its capitals).
+            words = re.findall(r"[A-Za-z]+", name)
+            if 2 <= len(words) <= 6 and all(w[0].isupper() for w in words):
+                self._acronyms.append((pid, "".join(w[0] for w in words), name))
+
+    def match(self, question: str, exclude: frozenset[str] | set[str] = frozenset()
+              ) -> list[TitleMatch]:
+        """Papers the question names, strongest (then longest) match first."""
+        from rapidfuzz import fuzz
+
+        nq = norm(question)
+        if not nq:
+            return []
+        padded = f" {nq} "
+        found: dict[str, TitleMatch] = {}
+
+        def add(pid: str, strength: float, matched: str) -> None:
+            if pid in exclude:
+                return
+            old = found.get(pid)
+            if old is None or (strength, len(matched)) > (old.strength, len(old.matched)):
+                found[pid] = TitleMatch(pid, strength, matched)
+
+        for pid, key, title in self._titles:
+            if f" {key} " in padded:
+                add(pid, FULL_TITLE, title)
+            elif len(key) >= 20:
+                # The question is the title with a slip, or holds it with one.
+                close = 0.7 <= len(nq) / len(key) <= 1.3 and fuzz.ratio(nq, key) >= 90
+                inside = len(key) < len(nq) and fuzz.partial_ratio(key, nq) >= 95
+                if close or inside:
+                    add(pid, FUZZY, title)
+        for pid, key, name, everyday in self._names:
+            if f" {key} " in padded:
+                if everyday and not re.search(rf"(?<!\w){re.escape(name)}(?!\w)", question):
+                    continue
+                add(pid, NAME, name)
+            elif len(key) >= 8 and not everyday and fuzz.partial_ratio(key, nq) >= 92 \
+                    and len(key) <= len(nq):
+                add(pid, FUZZY, name)
+        if not found and self._acronyms:
+            upper = set(re.findall(r"\b[A-Z]{2,6}\b", question))
+            for pid, acronym, name in self._acronyms:
+                if acronym in upper:
+                    add(pid, FUZZY, name)
+        return sorted(found.values(), key=lambda m: (-m.strength, -len(m.matched)))
