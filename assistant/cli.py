@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,8 +39,29 @@ def load_settings(data_dir: Path | None, **overrides: Any) -> Settings:
     return settings.model_copy(update=clean) if clean else settings
 
 
+# C0 controls but tab and newline, DEL and C1 controls: corpus text (titles, abstracts, file
+# names, model replies quoting them) could otherwise set the window title (ESC]0), hide a
+# link (ESC]8), write the clipboard (ESC]52), clear the screen (ESC[2J), ring the bell or
+# overwrite what was printed (backspace, CR). With the ESC gone, what followed it is text.
+_TERMINAL_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: object) -> str:
+    """`text` for a human's terminal: control characters (but \\n and \\t) removed.
+
+    Used for everything the CLI prints that may hold corpus or model text; --json output
+    escapes them instead (json.dumps) and does not pass through here.
+    """
+    return _TERMINAL_CONTROLS.sub("", str(text))
+
+
+def say(text: object = "", **style: Any) -> None:
+    """typer.secho for human-readable output, with terminal_safe applied."""
+    typer.secho(terminal_safe(text), **style)
+
+
 def fail(message: str, code: int = 1) -> None:
-    typer.secho(f"error: {message}", fg="red", err=True)
+    say(f"error: {message}", fg="red", err=True)
     raise typer.Exit(code)
 
 
@@ -105,7 +127,7 @@ def ingest(
                             rebuild=rebuild, prune=prune, progress=not quiet)
     except AssistantError as e:
         fail(str(e))
-    typer.echo(report.summary())
+    say(report.summary())
     if not report.files:
         fail("no corpus file could be read; nothing was changed in the index.")
 
@@ -156,11 +178,11 @@ def search(
         emit(result)
         return
     if not result["results"]:
-        typer.echo("No matching papers.")
+        say("No matching papers.")
     for i, r in enumerate(result["results"], start=1):
-        typer.secho(f"{i}. {r['title']}", bold=True)
-        typer.echo(f"   score {r['score']:.3f} · {r['paper_id']}")
-        typer.echo(f"   {r['snippet'][:240]}{'…' if len(r['snippet']) > 240 else ''}")
+        say(f"{i}. {r['title']}", bold=True)
+        say(f"   score {r['score']:.3f} · {r['paper_id']}")
+        say(f"   {r['snippet'][:240]}{'…' if len(r['snippet']) > 240 else ''}")
 
 
 @app.command()
@@ -180,7 +202,7 @@ def stats(
         emit(facts)
         return
     for key, value in facts.items():
-        typer.echo(f"{key.replace('_', ' '):>16}: {value}")
+        say(f"{key.replace('_', ' '):>16}: {value}")
 
 
 def main() -> None:

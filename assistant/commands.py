@@ -8,7 +8,17 @@ from typing import Annotated, Any
 
 import typer
 
-from assistant.cli import Batch, DataDir, TopK, app, emit, fail, load_settings, read_batch
+from assistant.cli import (
+    Batch,
+    DataDir,
+    TopK,
+    app,
+    emit,
+    fail,
+    load_settings,
+    read_batch,
+    say,
+)
 from assistant.errors import AssistantError
 from assistant.types import Answer
 
@@ -36,26 +46,26 @@ def print_answer(services, question: str, history: list[Answer], mode: str | Non
     for event in services.answerer.stream(question, history, mode, k):
         if event.kind == "token":
             streamed += event.data
-            typer.echo(event.data, nl=False)
+            say(event.data, nl=False)
         elif event.kind == "answer":
             final = event.data
     assert final is not None
     if final.error or final.answer.strip() != streamed.strip():
         # The citation check changed the text (or the stream failed): show the final version.
-        typer.echo("\n\n" + ("" if final.error else "Checked answer:\n") + final.answer, nl=False)
-    typer.echo("\n")
+        say("\n\n" + ("" if final.error else "Checked answer:\n") + final.answer, nl=False)
+    say("\n")
     if final.citations:
-        typer.secho("References", bold=True)
+        say("References", bold=True)
         for c in final.citations:
-            typer.echo(f"  [{c.n}] {c.title}  ({c.paper_id})")
+            say(f"  [{c.n}] {c.title}  ({c.paper_id})")
     if final.removed_citations:
-        typer.secho(f"Removed citations to non-sources: {final.removed_citations}", fg="yellow")
+        say(f"Removed citations to non-sources: {final.removed_citations}", fg="yellow")
     if final.flagged_sentences:
-        typer.secho(f"{len(final.flagged_sentences)} sentence(s) cite nothing.", fg="yellow")
+        say(f"{len(final.flagged_sentences)} sentence(s) cite nothing.", fg="yellow")
     facts = f"mode: {final.mode} · {final.timings_ms.get('total_ms', 0):.0f} ms"
     if final.usage:
         facts += f" · {final.usage.total_tokens} tokens"
-    typer.secho(facts, dim=True)
+    say(facts, dim=True)
     return final
 
 
@@ -145,7 +155,7 @@ def chat(
         try:
             history.append(print_answer(services, question, history, mode, k))
         except AssistantError as e:
-            typer.secho(f"error: {e}", fg="red", err=True)
+            say(f"error: {e}", fg="red", err=True)
         sys.stdout.flush()
 
 

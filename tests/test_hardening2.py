@@ -10,13 +10,18 @@ the CLI on a real index, real Chroma and the real embedder.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import select
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -294,3 +299,142 @@ def test_source_links_only_for_wellformed_arxiv_ids():
     for bad in ("arxiv:2401.01234)(//evil", "arxiv://evil.example", "t:abc",
                 "arxiv:2401.01234 x", "2401.01234"):
         assert render.source_link(bad) is None, bad
+
+
+# --- 4. terminal control codes from the corpus ------------------------------------------
+
+CODES = ("\x1b]0;pwned-title\x07", "\x1b]8;;http://evil.example/\x1b\\hidden\x1b]8;;\x1b\\",
+         "\x1b]52;c;cm0gLXJmIH4=\x07", "\x1b[2J", "\x07", "\x08\x08\x08", "\x00", "\x9b31m",
+         "\r", "\x7f", "\x1c")
+CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+@pytest.fixture
+def cli(monkeypatch, embedder):
+    """invoke(*args, input=None) -> click Result; the session's (real) model is shared."""
+    from typer.testing import CliRunner
+
+    import assistant.embeddings
+    from assistant import commands  # noqa: F401  (registers ask/chat)
+    from assistant.cli import app
+
+    monkeypatch.setattr(assistant.embeddings, "make_embedder", lambda settings: embedder)
+    for name in list(os.environ):
+        if name.startswith(("ASSISTANT_", "OPENAI_")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(Path(__file__).resolve().parent)  # no .env of the developer's
+    runner = CliRunner()
+
+    def invoke(*args, input: str | None = None):
+        return runner.invoke(app, [str(a) for a in args], input=input,
+                             catch_exceptions=False)
+
+    return invoke
+
+
+def test_cli_strips_terminal_controls_from_corpus_text(cli, tmp_path, small_papers):
+
+
+    evil = {
+        "title": "Tidal Turbines " + "".join(CODES) + "for Estuary Power",
+        "abstract": "Tidal stream turbines harvest estuary currents for electricity. "
+                    + " ".join(CODES) + " We place tidal turbines where estuary currents "
+                    "peak and report the yearly energy from tidal power in three estuaries.",
+    }
+    corpus = tmp_path / "evil\x1b]0;file-title\x07.jsonl"
+    lines = [json.dumps(p) for p in small_papers] + [json.dumps(evil), "{not json"]
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    data = ["--data-dir", str(tmp_path / "data")]
+
+    ingested = cli("ingest", corpus, "-q", *data)
+    assert ingested.exit_code == 0, ingested.output
+    assert "file-title" in ingested.output and "not valid JSON" in ingested.output
+    question = "How much energy do tidal turbines in estuaries produce?"
+    runs = {
+        "ingest": ingested,
+        "search": cli("search", "tidal turbines estuary currents", *data),
+        "ask": cli("ask", question, "--mode", "extractive", *data),
+        "chat": cli("chat", "--mode", "extractive", *data, input=f"{question}\n/quit\n"),
+        "stats": cli("stats", *data),
+    }
+    for name, result in runs.items():
+        assert result.exit_code == 0, (name, result.output)
+        found = sorted(set(CONTROL.findall(result.output)))
+        assert not found, f"{name} printed control characters {found!r}"
+    for name in ("search", "ask", "chat"):
+        out = runs[name].output
+        assert "Tidal Turbines" in out, (name, out)
+        # The payloads are left as inert text: nothing is hidden from the reader.
+        assert "pwned-title" in out and "52;c;" in out, (name, out)
+    # --json keeps every character, escaped.
+    raw = cli("search", "tidal turbines estuary currents", "--json", *data)
+    assert "\\u001b]0;pwned-title\\u0007" in raw.stdout and "\x1b" not in raw.stdout
+
+
+def test_terminal_safe_keeps_text_newlines_and_tabs():
+    from assistant.cli import terminal_safe
+
+    assert terminal_safe("a\tb\nc\x1b[2Jd\x9be\u00e9\u2028") == "a\tb\nc[2Jde\u00e9\u2028"
+    assert terminal_safe(3) == "3"
+
+
+# --- 5. a running reader survives a rebuild and sees new papers -------------------------
+
+NEW_PAPER = {
+    "title": "Acoustic Monitoring of Honeybee Colonies with Hive-Mounted Microphones",
+    "abstract": "Beekeepers lose colonies to swarming and queen failure they notice too late. "
+                "We record the hum inside hives with cheap microphones and classify colony "
+                "states from spectrograms; queenless colonies are detected four days before "
+                "inspection finds them, across 62 hives over two seasons.",
+}
+
+
+def run_cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess:
+    """`assistant ARGS` in its own process (its own embedded Chroma client)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ASSISTANT_", "OPENAI_"))}
+    env["ASSISTANT_DATA_DIR"] = str(data_dir)
+    done = subprocess.run([sys.executable, "-m", "assistant.cli", *args], env=env,
+                          cwd=data_dir.parent, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def test_running_services_survive_rebuild_and_see_new_papers(tmp_path, small_corpus,
+                                                            small_papers, make_settings,
+                                                            embedder):
+    from assistant.index import ingest
+    from assistant.services import Services
+
+    settings = make_settings(tmp_path / "data", answer_mode="extractive")
+    ingest(settings, [small_corpus], embedder, progress=False)
+    services = Services(settings)
+    services.__dict__["embedder"] = embedder
+    paper = small_papers[1]
+
+    def top(query: str, fusion: str | None = None) -> str:
+        return services.retriever.search(query, k=3, fusion=fusion)[0].title
+
+    assert top(paper["query"]) == paper["title"]
+    before = services.answerer.answer(paper["query"], mode="extractive")
+    assert not before.error
+    generation = services.index.stats()["generation"]
+
+    run_cli("ingest", str(small_corpus), "--rebuild", "-q", data_dir=settings.data_dir)
+    # The same objects keep answering, now from the new generation.
+    assert top(paper["query"]) == paper["title"]
+    assert top(paper["query"], fusion="dense") == paper["title"]
+    after = services.answerer.answer(paper["query"], mode="extractive")
+    assert not after.error and after.sources, after.error
+    assert services.index.stats()["generation"] == generation + 1
+    assert not (settings.data_dir / f"gen-{generation}").exists()  # the old one was dropped
+
+    # A normal ingest in another process adds a paper: found by a dense-only query.
+    more = tmp_path / "more.jsonl"
+    more.write_text(json.dumps(NEW_PAPER) + "\n", encoding="utf-8")
+    run_cli("ingest", str(more), "-q", data_dir=settings.data_dir)
+    query = "listening to beehives to tell when the queen is gone"
+    assert top(query, fusion="dense") == NEW_PAPER["title"]
+    assert top(query, fusion="bm25") == NEW_PAPER["title"]
+    assert services.index.stats()["papers"] == len(small_papers) + 1
+    services.index.close()
+

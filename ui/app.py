@@ -76,6 +76,7 @@ def ensure_index(settings: Settings, services: Any,
     Prints what it does; `progress_cb(done, total)` is called per embedded batch (without
     one, a progress bar is printed). Returns True when it ingested.
     """
+    from assistant.cli import terminal_safe
     from assistant.index import Index, ingest
 
     try:
@@ -92,7 +93,7 @@ def ensure_index(settings: Settings, services: Any,
           "(once; later runs reuse it).", flush=True)
     report = ingest(settings, settings.corpus_paths, services.embedder,
                     progress=progress_cb is None, on_progress=progress_cb)
-    print(report.summary(), flush=True)
+    print(terminal_safe(report.summary()), flush=True)
     if not report.files:
         raise AssistantError(f"No corpus file could be read from {paths}; nothing to serve.")
     services.reset_index()
