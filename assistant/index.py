@@ -9,6 +9,14 @@ Layout of the data dir:
 
 `--rebuild` builds generation N+1 beside N and switches the manifest only when it is
 complete, so a failed rebuild leaves the old index serving.
+
+Readers follow the manifest: an opened Index checks its stamp (one stat) before each query
+and, when an ingest rewrote it (every ingest that changed something does), reopens the
+catalog, the keyword index and the Chroma collection of the generation it names. So a
+running UI keeps answering through a rebuild and sees papers added by a normal ingest in
+another process (embedded Chroma caches a collection's vectors per process: the cached
+client is replaced). The old generation is dropped SWAP_GRACE_S after the switch, so a
+query in flight finishes on it; one that still misses it is retried on the new one.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -33,6 +42,9 @@ from assistant.types import Chunk, Paper
 
 MANIFEST = "manifest.json"
 LOCK_WAIT_S = 5.0
+# After a rebuild switches the manifest, the old generation stays this long: readers move at
+# their next query; a query already running finishes on the old one.
+SWAP_GRACE_S = 1.5
 
 
 # --- manifest ---------------------------------------------------------------------------
@@ -74,6 +86,15 @@ def gen_dir(data_dir: Path, generation: int) -> Path:
     return data_dir / f"gen-{generation}"
 
 
+def manifest_stamp(data_dir: Path) -> tuple[int, int, int] | None:
+    """Changes whenever the manifest is rewritten (os.replace: a new inode every time)."""
+    try:
+        st = (data_dir / MANIFEST).stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
 # --- Chroma -----------------------------------------------------------------------------
 
 
@@ -88,6 +109,32 @@ def chroma_client(settings: Settings):
                                    settings=conf)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(settings.data_dir / "chroma"), settings=conf)
+
+
+_chroma_lock = threading.Lock()
+_chroma_stamps: dict[str, object] = {}
+
+
+def forget_cached_chroma(settings: Settings, stamp: object) -> None:
+    """Make the next embedded client for this data dir a fresh one (once per `stamp`).
+
+    Embedded Chroma shares one client per path in a process and keeps each collection's
+    vectors in memory as first loaded: vectors another process added later are not seen
+    (a running UI found new papers by keyword only). Dropped from the shared map, not
+    stopped: a query running on the old client finishes; the old one goes with its handles.
+    """
+    if settings.chroma_host:
+        return  # a server is shared by everyone: nothing cached here
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    path = str(settings.data_dir / "chroma")  # the identifier chroma_client's client gets
+    with _chroma_lock:
+        if _chroma_stamps.get(path) == stamp:
+            return
+        _chroma_stamps[path] = stamp
+        with SharedSystemClient._refcount_lock:
+            SharedSystemClient._identifier_to_system.pop(path, None)
+            SharedSystemClient._identifier_to_refcount.pop(path, None)
 
 
 def chroma_location(settings: Settings) -> str:
@@ -128,9 +175,14 @@ class Chunker:
 
 
 class Index:
-    """An opened index. Chroma and BM25 are opened on first use (cheap `stats`)."""
+    """An opened index. Chroma and BM25 are opened on first use (cheap `stats`).
 
-    def __init__(self, settings: Settings, manifest: Manifest) -> None:
+    Opened with Index.open (a reader), it follows the manifest (see refresh()); the writer's
+    own Index (follow=False) stays on the generation it writes.
+    """
+
+    def __init__(self, settings: Settings, manifest: Manifest, *, follow: bool = False,
+                 stamp: object = None) -> None:
         self.settings = settings
         self.manifest = manifest
         self.dir = gen_dir(settings.data_dir, manifest.generation)
@@ -138,14 +190,56 @@ class Index:
         self._collection = None
         self._store = None
         self._keyword: KeywordIndex | None = None
+        self._follow = follow
+        self._stamp = stamp
+        self._retired: list[Catalog] = []
+        self._refresh_lock = threading.Lock()
 
     @classmethod
     def open(cls, settings: Settings) -> Index:
+        stamp = manifest_stamp(settings.data_dir)
         manifest = Manifest.read(settings.data_dir)
         if manifest is None:
             raise IndexMissing(settings.data_dir)
         check_model(manifest, settings)
-        return cls(settings, manifest)
+        return cls(settings, manifest, follow=True, stamp=stamp)
+
+    def refresh(self) -> bool:
+        """Follow a rewritten manifest (a finished ingest or rebuild); True if it moved.
+
+        One stat when nothing changed. On a change: the generation's catalog and keyword
+        index are reopened if the generation moved, and the Chroma collection always (a
+        fresh client: see forget_cached_chroma). The previous catalog is kept open until
+        close() — a query in flight on another thread may still be reading it.
+        """
+        if not self._follow:
+            return False
+        stamp = manifest_stamp(self.settings.data_dir)
+        if stamp is None or stamp == self._stamp:
+            return False
+        with self._refresh_lock:
+            if stamp == self._stamp:
+                return False
+            try:
+                manifest = Manifest.read(self.settings.data_dir)
+            except (OSError, ValueError, TypeError):
+                return False  # mid-replace or damaged: keep serving what is open
+            if manifest is None:
+                return False
+            check_model(manifest, self.settings)
+            if (manifest.generation, manifest.collection) != (self.manifest.generation,
+                                                              self.manifest.collection):
+                directory = gen_dir(self.settings.data_dir, manifest.generation)
+                self._retired.append(self.catalog)
+                self.catalog = Catalog(directory / "catalog.sqlite")
+                self.dir = directory
+                self._keyword = None
+            forget_cached_chroma(self.settings, stamp)
+            self.manifest = manifest
+            self._collection = None
+            self._store = None
+            self._stamp = stamp
+        return True
 
     @property
     def collection(self):
@@ -166,6 +260,7 @@ class Index:
 
     @property
     def keyword(self) -> KeywordIndex:
+        self.refresh()
         version = self.catalog.version
         if self._keyword is None or self._keyword.version != version:
             loaded = KeywordIndex.load(self.dir / "bm25")
@@ -180,10 +275,17 @@ class Index:
         # request, but importing llama-index costs ~1 s of every command's cold start. No
         # count() first: Chroma 1.x returns what it has, and count() scans the collection
         # (15 ms at 180k chunks, ten times the query itself).
-        result = self.collection.query(
-            query_embeddings=[list(map(float, vector))], n_results=max(1, n),
-            include=["distances"],
-        )
+        self.refresh()
+        query = dict(query_embeddings=[list(map(float, vector))], n_results=max(1, n),
+                     include=["distances"])
+        try:
+            result = self.collection.query(**query)
+        except Exception:
+            # The generation was swapped (and the old one dropped) mid-query: the manifest
+            # has moved, so follow it and ask the new generation once.
+            if not self.refresh():
+                raise
+            result = self.collection.query(**query)
         ids = list(result["ids"][0])
         known = self.catalog.chunk_papers(ids)
         # Chroma's cosine distance is 1 - cos.
@@ -194,6 +296,7 @@ class Index:
         ]
 
     def stats(self) -> dict[str, Any]:
+        self.refresh()
         papers, chunks = self.catalog.count()
         return {
             "papers": papers,
@@ -209,7 +312,9 @@ class Index:
         }
 
     def close(self) -> None:
-        self.catalog.close()
+        for catalog in [*self._retired, self.catalog]:
+            catalog.close()
+        self._retired.clear()
 
 
 def check_model(manifest: Manifest, settings: Settings, dim: int | None = None) -> None:
@@ -343,7 +448,10 @@ def _ingest_locked(settings, papers, embedder, report, rebuild, prune, progress,
         _sync(index, papers, embedder, report, prune or rebuild, progress, on_progress)
         if target is not current and current is not None:
             target.write(data_dir)  # switch readers to the finished rebuild
+            time.sleep(SWAP_GRACE_S)  # a query running on the old generation finishes
             _drop_generations(settings, target.index_id, keep={target.generation})
+        elif report.chunks_embedded or report.pruned or report.orphans_removed:
+            target.write(data_dir)  # a new stamp: running readers reload the vectors
     finally:
         index.close()
 
