@@ -1,16 +1,22 @@
 """Corpus readers: Hugging Face papers listing pages, JSON Lines, arXiv metadata snapshots.
 
 Every reader yields Paper records and reports what it skipped (file, line, reason) instead
-of failing the whole file, so good records still ingest next to bad ones.
+of failing the whole file, so good records still ingest next to bad ones: a line that is not
+valid UTF-8, not valid JSON or larger than MAX_RECORD_BYTES is skipped alone.
+
+The readers stream (iter_file / iter_corpus): a file is read a line at a time, so memory is
+bounded by the longest accepted record, not by the file (the arXiv snapshot is several GB).
+Only JSON array files are read whole (up to MAX_ARRAY_FILE_BYTES).
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +40,12 @@ _DATE = re.compile(r"^(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]* \d
 _ARXIV_ID = re.compile(r"^(\d{4}\.\d{4,5}|[a-z\-]+(\.[A-Z]{2})?/\d{7})(v\d+)?$")
 MAX_TITLE_CHARS = 400
 MIN_ABSTRACT_CHARS = 80
+# One record (a JSON line, a listing line): abstracts are a few KB, arXiv snapshot lines
+# under 20 KB. A longer line is skipped unread (a 50 MB line once ran 15 min at 3.7 GB).
+MAX_RECORD_BYTES = 1_000_000
+# A JSON array cannot be streamed line by line; bigger ones must become JSON Lines.
+MAX_ARRAY_FILE_BYTES = 100_000_000
+_READ_CHUNK = 1 << 20
 
 
 @dataclass
@@ -41,6 +53,9 @@ class Skipped:
     file: str
     line: int | None
     reason: str
+    # The line could not be read as a record at all (bad UTF-8 or JSON, too large, wrong
+    # fields): which paper it held is unknown, so --prune keeps that file's papers.
+    unparsed: bool = False
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
@@ -108,65 +123,155 @@ def discover(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
-def _read_text(path: Path) -> str:
-    data = path.read_bytes()
-    if not data.strip():
-        raise CorpusError(f"{path}: file is empty; expected paper titles and abstracts.")
+def _sniff(path: Path) -> str:
+    """The first non-blank character of a corpus file; CorpusError when it is empty or binary.
+
+    Reads the head only (and, for a blank head, until something that is not whitespace).
+    """
+    with path.open("rb") as fh:
+        head = fh.read(8192)
+        first = head.lstrip()
+        while not first:
+            more = fh.read(_READ_CHUNK)
+            if not more:
+                raise CorpusError(
+                    f"{path}: file is empty; expected paper titles and abstracts.")
+            first = more.lstrip()
     binary = CorpusError(
         f"{path}: looks binary (NUL bytes); expected a UTF-8 text or JSON Lines file.")
-    head = data[:8192]
+    if head.startswith(codecs.BOM_UTF8):
+        head = head[3:]
+        first = head.lstrip() or first
     try:
-        text = data.decode("utf-8-sig")
+        head.decode("utf-8")
     except UnicodeDecodeError as e:
-        if b"\x00" in head:
+        # Undecodable before the last few bytes (not just a character cut by the 8 KB read)
+        # and with NULs: a blob, a UTF-16 file. Otherwise bad lines are skipped one by one.
+        if e.start < len(head) - 4 and b"\x00" in head:
             raise binary from None
-        line = data[: e.start].count(b"\n") + 1
-        raise CorpusError(
-            f"{path}:{line}: not valid UTF-8 (byte {e.start}); re-save the file as UTF-8."
-        ) from None
     # Valid UTF-8 with a stray NUL (a corrupt line, a crash's zero fill) is still text: its
     # bad lines are skipped, the good records kept. Mostly NULs (UTF-16, blobs) is not.
     if head.count(0) * 10 > len(head):
         raise binary
-    return text
+    return first[:1].decode("latin-1")
+
+
+Line = tuple[int, "str | None", "Skipped | None"]
+
+
+def _lines(path: Path, seen: Callable[[int], None] | None = None) -> Iterator[Line]:
+    """(line number, text, None) per line, or (line number, None, Skipped) for a line that
+    is not valid UTF-8 or longer than MAX_RECORD_BYTES (skipped unread). `seen(n)` is told
+    how many bytes were read (progress)."""
+    with path.open("rb") as fh:
+        no = 0
+        while True:
+            raw = fh.readline(MAX_RECORD_BYTES + 1)
+            if not raw:
+                return
+            no += 1
+            size = len(raw)
+            if size > MAX_RECORD_BYTES and not raw.endswith(b"\n"):
+                del raw
+                while True:  # the rest of the line, read and dropped a chunk at a time
+                    more = fh.readline(_READ_CHUNK)
+                    size += len(more)
+                    if not more or more.endswith(b"\n"):
+                        break
+                if seen:
+                    seen(size)
+                yield no, None, Skipped(
+                    path.name, no, f"record of {size / 1e6:.1f} MB is over the limit of "
+                    f"{MAX_RECORD_BYTES / 1e6:g} MB per record (split or shorten it)",
+                    unparsed=True)
+                continue
+            if seen:
+                seen(size)
+            if no == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[3:]
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                yield no, None, Skipped(
+                    path.name, no, f"not valid UTF-8 (byte {e.start} of the line); re-save "
+                    "the file as UTF-8", unparsed=True)
+                continue
+            yield no, text.rstrip("\r\n"), None
+
+
+Reader = Callable[[Path, "Callable[[int], None] | None"], Iterator["Paper | Skipped"]]
+
+
+def _readers(path: Path, head: str) -> list[Reader]:
+    """The readers to try for a file, in order: the first one that finds a paper wins."""
+    suffix = path.suffix.lower()
+    is_text = suffix in TEXT_SUFFIXES or suffix == ""
+    if suffix in JSON_SUFFIXES or head in ("{", "["):
+        # A bad first record ("[[[", "garbage") must not cost a JSON Lines file its good
+        # records, nor a "[Re] ..." title a listing page: fall back to the other readers.
+        readers: list[Reader] = []
+        if head == "[":
+            readers.append(_read_json_array)
+            if suffix in (".jsonl", ".ndjson"):
+                readers.append(_read_json_lines)
+        else:
+            readers.append(_read_json_lines)
+        if is_text:
+            readers.append(_read_listing)
+        return readers
+    if is_text:
+        return [_read_listing]
+    raise CorpusError(
+        f"{path}: unknown format '{suffix}'; use .txt listing pages or .jsonl records."
+    )
+
+
+def check_file(path: Path) -> None:
+    """What can be known about a file without reading it through: CorpusError when it is
+    empty, binary or of an unknown format."""
+    _readers(path, _sniff(path))
+
+
+def iter_file(path: Path, seen: Callable[[int], None] | None = None
+              ) -> Iterator[Paper | Skipped]:
+    """Papers and skipped records of one file, streamed; CorpusError when nothing in it is
+    usable (raised before any paper is yielded)."""
+    readers = _readers(path, _sniff(path))
+    first_skipped: list[Skipped] = []
+    for reader in readers:
+        # Probe: read until the first paper (a good file: its first record) without keeping
+        # anything, so a fallback reader can still be chosen for a file with no paper.
+        skipped: list[Skipped] = []
+        try:
+            for item in reader(path, None):
+                if isinstance(item, Paper):
+                    break
+                if len(skipped) < 3:
+                    skipped.append(item)
+            else:
+                first_skipped = first_skipped or skipped
+                continue
+        except CorpusError:
+            if reader is _read_json_array and (path.suffix.lower() in TEXT_SUFFIXES
+                                               or path.suffix.lower() in (".jsonl", ".ndjson",
+                                                                          "")):
+                continue
+            raise
+        yield from reader(path, seen)
+        return
+    reasons = "; ".join(str(s) for s in first_skipped[:3])
+    raise CorpusError(
+        f"{path}: no papers found ({reasons or 'no title/abstract pairs'}). Expected "
+        "title and abstract lines, or JSON objects with 'title' and 'abstract'."
+    )
 
 
 def read_file(path: Path) -> tuple[list[Paper], list[Skipped]]:
     """Read one corpus file; raises CorpusError when nothing in it is usable."""
-    text = _read_text(path)
-    head = text.lstrip()[:1]
-    suffix = path.suffix.lower()
-    is_text = suffix in TEXT_SUFFIXES or suffix == ""
-    if suffix in JSON_SUFFIXES or (head and head in "{["):
-        # A bad first record ("[[[", "garbage") must not cost a JSON Lines file its good
-        # records, nor a "[Re] ..." title a listing page: fall back to the other readers.
-        try:
-            if head == "[":
-                papers, skipped = _read_json_array(path, text)
-            else:
-                papers, skipped = _read_json_lines(path, text)
-        except CorpusError:
-            if not is_text and suffix not in (".jsonl", ".ndjson"):
-                raise
-            papers, skipped = [], []
-            if not is_text:
-                papers, skipped = _read_json_lines(path, text)
-        if not papers and is_text:
-            listed, listed_skipped = _read_listing(path, text)
-            if listed or not skipped:
-                papers, skipped = listed, listed_skipped
-    elif is_text:
-        papers, skipped = _read_listing(path, text)
-    else:
-        raise CorpusError(
-            f"{path}: unknown format '{suffix}'; use .txt listing pages or .jsonl records."
-        )
-    if not papers:
-        reasons = "; ".join(str(s) for s in skipped[:3])
-        raise CorpusError(
-            f"{path}: no papers found ({reasons or 'no title/abstract pairs'}). Expected "
-            "title and abstract lines, or JSON objects with 'title' and 'abstract'."
-        )
+    papers: list[Paper] = []
+    skipped: list[Skipped] = []
+    for item in iter_file(path):
+        (papers if isinstance(item, Paper) else skipped).append(item)
     return papers, skipped
 
 
@@ -178,38 +283,46 @@ def _is_chrome(line: str) -> bool:
     return low in _CHROME or bool(_DATE.match(line)) or line.isdigit()
 
 
-def _read_listing(path: Path, text: str) -> tuple[list[Paper], list[Skipped]]:
-    lines: list[tuple[int, str]] = []
-    for no, raw in enumerate(text.splitlines(), start=1):
-        line = normalise(raw)
-        # One page has the button text glued to the first title: "SubscribeMarconi: ...".
-        # A real title may start with the word ("Subscriber ..."): strip only a glued one.
-        rest = line[len("Subscribe"):]
-        if line.startswith("Subscribe") and len(rest) > 3 and not rest[0].islower() \
-                and not rest[0].isspace():
-            line = rest
-        if line and not _is_chrome(line):
-            lines.append((no, line))
-    papers: list[Paper] = []
-    skipped: list[Skipped] = []
-    i = 0
-    while i < len(lines):
-        no, title = lines[i]
-        nxt = lines[i + 1][1] if i + 1 < len(lines) else None
-        if nxt is not None and len(title) <= MAX_TITLE_CHARS and _looks_like_abstract(nxt, title):
-            papers.append(
-                Paper(id=paper_id(title), title=title, abstract=nxt, sources=[path.name],
-                      metadata={"line": no})
-            )
-            i += 2
+def _listing_lines(path: Path, seen) -> Iterator[tuple[int, str | None, Skipped | None]]:
+    for no, text, skip in _lines(path, seen):
+        if skip:
+            yield no, None, skip
             continue
-        reason = (
-            "title with no abstract after it (file truncated?)" if nxt is None
-            else "line is neither a title followed by an abstract nor page chrome"
-        )
-        skipped.append(Skipped(path.name, no, f"{reason}: {title[:60]!r}"))
-        i += 1
-    return papers, skipped
+        # Other line breaks (form feed, U+2028...) split lines too, as str.splitlines does.
+        for raw in text.splitlines() or [""]:
+            line = normalise(raw)
+            # One page has the button text glued to the first title: "SubscribeMarconi:...".
+            # A real title may start with the word ("Subscriber ..."): strip a glued one only.
+            rest = line[len("Subscribe"):]
+            if line.startswith("Subscribe") and len(rest) > 3 and not rest[0].islower() \
+                    and not rest[0].isspace():
+                line = rest
+            if line and not _is_chrome(line):
+                yield no, line, None
+
+
+def _read_listing(path: Path, seen=None) -> Iterator[Paper | Skipped]:
+    """Title line, abstract line, title line...; page chrome ignored. One line of lookahead."""
+    pending: tuple[int, str] | None = None
+    for no, line, skip in _listing_lines(path, seen):
+        if skip:
+            yield skip
+            continue
+        if pending is None:
+            pending = (no, line)
+            continue
+        tno, title = pending
+        if len(title) <= MAX_TITLE_CHARS and _looks_like_abstract(line, title):
+            yield Paper(id=paper_id(title), title=title, abstract=line, sources=[path.name],
+                        metadata={"line": tno})
+            pending = None
+        else:
+            yield Skipped(path.name, tno, "line is neither a title followed by an abstract "
+                          f"nor page chrome: {title[:60]!r}")
+            pending = (no, line)
+    if pending is not None:
+        yield Skipped(path.name, pending[0], "title with no abstract after it (file "
+                      f"truncated?): {pending[1][:60]!r}")
 
 
 def _looks_like_abstract(line: str, title: str) -> bool:
@@ -219,10 +332,11 @@ def _looks_like_abstract(line: str, title: str) -> bool:
 # --- JSON -------------------------------------------------------------------------------
 
 
-def _read_json_lines(path: Path, text: str) -> tuple[list[Paper], list[Skipped]]:
-    papers: list[Paper] = []
-    skipped: list[Skipped] = []
-    for no, line in enumerate(text.splitlines(), start=1):
+def _read_json_lines(path: Path, seen=None) -> Iterator[Paper | Skipped]:
+    for no, line, skip in _lines(path, seen):
+        if skip:
+            yield skip
+            continue
         if not line.strip():
             continue
         try:
@@ -230,34 +344,44 @@ def _read_json_lines(path: Path, text: str) -> tuple[list[Paper], list[Skipped]]
         except (ValueError, RecursionError) as e:  # ValueError: also ints over 4300 digits
             msg = getattr(e, "msg", None) or (
                 "nested too deeply" if isinstance(e, RecursionError) else "number too long")
-            skipped.append(Skipped(path.name, no, f"not valid JSON ({msg}); line truncated?"))
+            yield Skipped(path.name, no, f"not valid JSON ({msg}); line truncated?",
+                          unparsed=True)
             continue
         paper, reason = _record_to_paper(obj, path.name, no)
-        if paper:
-            papers.append(paper)
-        else:
-            skipped.append(Skipped(path.name, no, reason))
-    return papers, skipped
+        yield paper if paper else Skipped(path.name, no, reason, unparsed=True)
 
 
-def _read_json_array(path: Path, text: str) -> tuple[list[Paper], list[Skipped]]:
+def _read_json_array(path: Path, seen=None) -> Iterator[Paper | Skipped]:
+    size = path.stat().st_size
+    if size > MAX_ARRAY_FILE_BYTES:
+        raise CorpusError(
+            f"{path}: a JSON array of {size / 1e6:.0f} MB is read whole (limit "
+            f"{MAX_ARRAY_FILE_BYTES / 1e6:g} MB); convert it to JSON Lines (one object per "
+            "line), which is read a line at a time.")
+    data = path.read_bytes()
+    if seen:
+        seen(len(data))
     try:
-        data = json.loads(text)
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise CorpusError(
+            f"{path}:{line}: not valid UTF-8 (byte {e.start}); re-save the file as UTF-8."
+        ) from None
+    del data
+    try:
+        items = json.loads(text)
     except (ValueError, RecursionError) as e:  # ValueError: also ints over 4300 digits
         raise CorpusError(
             f"{path}: not valid JSON ({getattr(e, 'msg', e)}); expected a list of "
             "{\"title\", \"abstract\"} objects or JSON Lines."
         ) from None
-    if not isinstance(data, list):
+    if not isinstance(items, list):
         raise CorpusError(f"{path}: expected a JSON list of paper objects.")
-    papers, skipped = [], []
-    for i, obj in enumerate(data, start=1):
+    for i, obj in enumerate(items, start=1):
         paper, reason = _record_to_paper(obj, path.name, i)
-        if paper:
-            papers.append(paper)
-        else:
-            skipped.append(Skipped(path.name, i, reason.replace("line", "item")))
-    return papers, skipped
+        yield paper if paper else Skipped(path.name, i, reason.replace("line", "item"),
+                                          unparsed=True)
 
 
 def _record_to_paper(obj: object, source: str, no: int) -> tuple[Paper | None, str]:
@@ -294,7 +418,10 @@ def _json_safe(meta: dict) -> dict:
 
 
 def read_corpus(paths: Iterable[Path]) -> ReadResult:
-    """Read every file; merge duplicates by id, keeping every file a paper came from."""
+    """Read every file; merge duplicates by id, keeping every file a paper came from.
+
+    Holds every paper in memory: for tools and tests. Ingest streams (iter_corpus).
+    """
     result = ReadResult()
     merged: dict[str, Paper] = {}
     for path in discover(paths):
@@ -318,6 +445,33 @@ def read_corpus(paths: Iterable[Path]) -> ReadResult:
                 merged[p.id] = p
     result.papers = list(merged.values())
     return result
+
+
+@dataclass
+class FileDone:
+    """End of one file in iter_corpus: read (failed=None) or not usable at all."""
+
+    path: Path
+    failed: Skipped | None = None
+
+
+def iter_corpus(files: Iterable[Path], seen: Callable[[int], None] | None = None
+                ) -> Iterator[Paper | Skipped | FileDone]:
+    """Papers and skipped records of every file, streamed, then a FileDone per file.
+
+    A file that fails (CorpusError or OSError) yields no paper, only its FileDone(failed).
+    Duplicates are not merged here: the consumer sees every record.
+    """
+    for path in files:
+        try:
+            yield from iter_file(path, seen)
+        except CorpusError as e:
+            yield FileDone(path, Skipped(path.name, None, str(e)))
+            continue
+        except OSError as e:
+            yield FileDone(path, Skipped(path.name, None, f"{path}: cannot read ({e})"))
+            continue
+        yield FileDone(path)
 
 
 def iter_batches(items: list, size: int) -> Iterator[list]:

@@ -33,9 +33,22 @@ from pathlib import Path
 from typing import Any
 
 from assistant.catalog import Catalog
-from assistant.corpus import Skipped, iter_batches, read_corpus
+from assistant.corpus import (
+    FileDone,
+    Skipped,
+    check_file,
+    discover,
+    iter_batches,
+    iter_corpus,
+)
 from assistant.embeddings import Embedder, bundled_model_path, model_identity
-from assistant.errors import CorpusError, EmbeddingMismatch, IndexBusy, IndexMissing
+from assistant.errors import (
+    AssistantError,
+    CorpusError,
+    EmbeddingMismatch,
+    IndexBusy,
+    IndexMissing,
+)
 from assistant.keyword import KeywordIndex
 from assistant.settings import Settings
 from assistant.types import Chunk, Paper
@@ -45,6 +58,11 @@ LOCK_WAIT_S = 5.0
 # After a rebuild switches the manifest, the old generation stays this long: readers move at
 # their next query; a query already running finishes on the old one.
 SWAP_GRACE_S = 1.5
+# Text (chunk bytes) embedded and written per batch, next to settings.write_batch chunks: a
+# batch of long chunks stays small in memory too.
+WRITE_BATCH_BYTES = 4_000_000
+# Skipped records kept for the report (the count is always exact).
+MAX_SKIPPED_KEPT = 1000
 
 
 # --- manifest ---------------------------------------------------------------------------
@@ -346,6 +364,13 @@ class IngestReport:
     seconds: float = 0.0
     rebuilt: bool = False
     prune_skipped: bool = False
+    skipped_count: int = 0  # all skipped records; `skipped` keeps the first MAX_SKIPPED_KEPT
+    prune_kept: int = 0  # papers --prune kept: their file has lines that could not be read
+
+    def skip(self, record: Skipped) -> None:
+        self.skipped_count += 1
+        if len(self.skipped) < MAX_SKIPPED_KEPT:
+            self.skipped.append(record)
 
     def summary(self) -> str:
         lines = [
@@ -359,13 +384,17 @@ class IngestReport:
         ]
         if self.prune_skipped:
             lines.append("Not pruned: a file could not be read; fix it and run again.")
+        if self.prune_kept:
+            lines.append(f"Not pruned: {self.prune_kept} papers of files with unreadable "
+                         "lines (their line may still hold them); fix those lines.")
         for s in self.failed_files:
             lines.append(f"  failed: {s.reason}")
-        if self.skipped:
-            lines.append(f"Skipped records: {len(self.skipped)}")
+        total = max(self.skipped_count, len(self.skipped))
+        if total:
+            lines.append(f"Skipped records: {total}")
             lines += [f"  {s}" for s in self.skipped[:20]]
-            if len(self.skipped) > 20:
-                lines.append(f"  ... and {len(self.skipped) - 20} more")
+            if total > 20:
+                lines.append(f"  ... and {total - 20} more")
         return "\n".join(lines)
 
 
@@ -383,36 +412,42 @@ def ingest(
     on_progress: Progress | None = None,
     lock_wait_s: float = LOCK_WAIT_S,
 ) -> IngestReport:
-    """Bring the index in line with the corpus files. Safe to kill at any point."""
+    """Bring the index in line with the corpus files. Safe to kill at any point.
+
+    The corpus is streamed: papers are chunked, embedded and written in batches bounded by
+    settings.write_batch chunks and WRITE_BATCH_BYTES of text (and each Chroma write by the
+    client's max batch size), so memory is bounded by a batch, not by the files.
+    """
     from filelock import FileLock, Timeout
 
     t0 = time.perf_counter()
+    check_settings(settings)
     data_dir = settings.data_dir
+    # Before locking or writing anything: missing paths, empty, binary or unknown files fail
+    # fast (records are checked as they stream by).
+    files = discover(paths)
+    report = IngestReport()
+    readable: list[Path] = []
+    for path in files:
+        try:
+            check_file(path)
+            readable.append(path)
+        except CorpusError as e:
+            report.failed_files.append(Skipped(path.name, None, str(e)))
+        except OSError as e:
+            report.failed_files.append(Skipped(path.name, None, f"{path}: cannot read ({e})"))
+    if rebuild and report.failed_files:
+        raise _not_rebuilding(report.failed_files)
+    if not readable:
+        return report
     data_dir.mkdir(parents=True, exist_ok=True)
-    # Read before locking: a bad corpus fails fast and never touches the index.
-    corpus = read_corpus(paths)
-    report = IngestReport(files=corpus.files, papers=len(corpus.papers),
-                          duplicates=corpus.duplicates, skipped=corpus.skipped,
-                          failed_files=corpus.failed_files)
-    if rebuild and corpus.failed_files:
-        # A rebuild holds only what was read: an unreadable file would silently drop papers.
-        raise CorpusError(
-            "Not rebuilding: some files could not be read, and their papers would be lost:\n"
-            + "\n".join(f"  {s.reason}" for s in corpus.failed_files)
-            + "\nFix or leave out those files and run again; the current index is unchanged."
-        )
     lock = FileLock(str(data_dir / ".ingest.lock"))
     try:
         lock.acquire(timeout=lock_wait_s)
     except Timeout:
         raise IndexBusy(data_dir, lock_wait_s) from None
-    if prune and corpus.failed_files:
-        # An unreadable file is not a file whose papers were removed: prune nothing.
-        prune, report.prune_skipped = False, True
     try:
-        if not corpus.papers:
-            return report
-        _ingest_locked(settings, corpus.papers, embedder, report, rebuild, prune,
+        _ingest_locked(settings, readable, embedder, report, rebuild, prune,
                        progress, on_progress)
     finally:
         lock.release()
@@ -420,7 +455,26 @@ def ingest(
     return report
 
 
-def _ingest_locked(settings, papers, embedder, report, rebuild, prune, progress, on_progress):
+def check_settings(settings: Settings) -> None:
+    """Settings that would fail half-way through an ingest, refused before anything is
+    written (a chunk overlap as large as the chunk crashed the splitter after the manifest
+    was written)."""
+    if settings.chunk_overlap >= settings.chunk_size:
+        raise AssistantError(
+            f"ASSISTANT_CHUNK_OVERLAP ({settings.chunk_overlap}) must be smaller than "
+            f"ASSISTANT_CHUNK_SIZE ({settings.chunk_size}); nothing was changed.")
+
+
+def _not_rebuilding(failed: list[Skipped]) -> CorpusError:
+    # A rebuild holds only what was read: an unreadable file would silently drop papers.
+    return CorpusError(
+        "Not rebuilding: some files could not be read, and their papers would be lost:\n"
+        + "\n".join(f"  {s.reason}" for s in failed)
+        + "\nFix or leave out those files and run again; the current index is unchanged."
+    )
+
+
+def _ingest_locked(settings, files, embedder, report, rebuild, prune, progress, on_progress):
     data_dir = settings.data_dir
     current = Manifest.read(data_dir)
     identity = model_identity(settings)
@@ -439,13 +493,24 @@ def _ingest_locked(settings, papers, embedder, report, rebuild, prune, progress,
             chroma=chroma_location(settings),
         )
         report.rebuilt = current is not None
-        if current is None:
-            target.write(data_dir)  # first build: in place, resumable batch by batch
     else:
         target = current
     index = Index(settings, target)
     try:
-        _sync(index, papers, embedder, report, prune or rebuild, progress, on_progress)
+        try:
+            _sync(index, files, embedder, report, prune or rebuild, progress, on_progress,
+                  first_build=current is None)
+        except BaseException:
+            if target is not current and current is not None:
+                # A failed rebuild: the old generation keeps serving, the new one goes.
+                index.close()
+                _drop_generations(settings, target.index_id, keep={current.generation})
+            raise
+        if rebuild and report.failed_files:
+            index.close()
+            _drop_generations(settings, target.index_id, keep={current.generation}
+                              if current else set())
+            raise _not_rebuilding(report.failed_files)
         if target is not current and current is not None:
             target.write(data_dir)  # switch readers to the finished rebuild
             time.sleep(SWAP_GRACE_S)  # a query running on the old generation finishes
@@ -456,25 +521,122 @@ def _ingest_locked(settings, papers, embedder, report, rebuild, prune, progress,
         index.close()
 
 
-def _sync(index: Index, papers: list[Paper], embedder: Embedder, report: IngestReport,
-          prune: bool, progress: bool, on_progress: Progress | None) -> None:
+class _Batch:
+    """Papers waiting to be embedded and written, with their chunks."""
+
+    def __init__(self, max_chunks: int, max_bytes: int) -> None:
+        self.max_chunks, self.max_bytes = max_chunks, max_bytes
+        self.papers: list[Paper] = []
+        self.chunks: list[Chunk] = []
+        self.bytes = 0
+
+    def add(self, paper: Paper, chunks: list[Chunk]) -> None:
+        self.papers.append(paper)
+        self.chunks += chunks
+        self.bytes += sum(len(c.text.encode()) + len(c.title.encode()) for c in chunks)
+
+    @property
+    def full(self) -> bool:
+        return len(self.chunks) >= self.max_chunks or self.bytes >= self.max_bytes
+
+
+def _sync(index: Index, files: list[Path], embedder: Embedder, report: IngestReport,
+          prune: bool, progress: bool, on_progress: Progress | None, *,
+          first_build: bool = False) -> None:
+    from tqdm import tqdm
+
     catalog = index.catalog
     report.orphans_removed = _reconcile(index)
     known = catalog.hashes()
-    todo = [p for p in papers if known.get(p.id) != p.content_hash]
-    report.new = sum(1 for p in todo if p.id not in known)
-    report.updated = len(todo) - report.new
-    report.unchanged = len(papers) - len(todo)
-    catalog.update_sources([p for p in papers if known.get(p.id) == p.content_hash])
+    # Per paper id seen in this run, the hash of its first record (later records with the
+    # same id are duplicates: their files join its sources). Ids only, not papers.
+    seen: dict[str, str] = {}
+    extra_sources: dict[str, list[str]] = {}
+    unchanged: list[Paper] = []
+    unparsed_files: set[str] = set()
+    chunker: Chunker | None = None
+    batch = _Batch(max(1, index.settings.write_batch), WRITE_BATCH_BYTES)
+    total_bytes = sum(f.stat().st_size for f in files)
+    bar = tqdm(total=total_bytes, unit="B", unit_scale=True, desc="Ingesting",
+               disable=not progress)
+    read = [0]
 
-    if todo:
-        if embedder.dim != index.manifest.dim:
-            raise EmbeddingMismatch(index.manifest.embed_model, index.manifest.dim,
-                                    embedder.name, embedder.dim)
-        _embed_and_write(index, todo, embedder, report, progress, on_progress)
+    def seen_bytes(n: int) -> None:
+        read[0] += n
+        bar.update(n)
+
+    def flush() -> None:
+        nonlocal batch
+        if batch.papers:
+            if first_build and not (index.settings.data_dir / MANIFEST).exists():
+                index.manifest.write(index.settings.data_dir)  # resumable batch by batch
+            if embedder.dim != index.manifest.dim:
+                raise EmbeddingMismatch(index.manifest.embed_model, index.manifest.dim,
+                                        embedder.name, embedder.dim)
+            _write_batch(index, batch, embedder)
+            report.chunks_embedded += len(batch.chunks)
+            if on_progress:
+                on_progress(read[0], total_bytes)
+        batch = _Batch(batch.max_chunks, batch.max_bytes)
+
+    for item in iter_corpus(files, seen_bytes):
+        if isinstance(item, FileDone):
+            if item.failed:
+                report.failed_files.append(item.failed)
+            else:
+                report.files.append(str(item.path))
+            continue
+        if isinstance(item, Skipped):
+            report.skip(item)
+            if item.unparsed:
+                unparsed_files.add(item.file)
+            continue
+        paper = item
+        first_hash = seen.get(paper.id)
+        if first_hash is not None:
+            report.duplicates += 1
+            more = [s for s in paper.sources if s not in extra_sources.get(paper.id, [])]
+            if more:
+                extra_sources.setdefault(paper.id, []).extend(more)
+            continue
+        seen[paper.id] = paper.content_hash
+        report.papers += 1
+        if known.get(paper.id) == paper.content_hash:
+            report.unchanged += 1
+            unchanged.append(paper)
+            if len(unchanged) >= 500:
+                catalog.update_sources(unchanged)
+                unchanged = []
+            continue
+        if paper.id in known:
+            report.updated += 1
+        else:
+            report.new += 1
+        chunker = chunker or Chunker(index.settings)
+        batch.add(paper, chunker.chunks(paper))
+        if batch.full:
+            flush()
+    flush()
+    bar.close()
+    catalog.update_sources(unchanged)
+    if extra_sources:
+        # Files a paper also came from (its duplicates): merged into the stored sources.
+        ids = list(extra_sources)
+        for part in iter_batches(ids, 500):
+            catalog.update_sources([Paper(id=pid, title="", abstract="",
+                                          sources=extra_sources[pid]) for pid in part])
+    if prune and report.failed_files:
+        # An unreadable file is not a file whose papers were removed: prune nothing.
+        prune, report.prune_skipped = False, True
     if prune:
-        present = {p.id for p in papers}
-        gone = [pid for pid in known if pid not in present]
+        gone = [pid for pid in known if pid not in seen]
+        if gone and unparsed_files:
+            # A line that could not be read may hold one of these papers: keep the papers
+            # of such files rather than delete what merely became unreadable.
+            keep = {pid for pid, p in catalog.papers(gone).items()
+                    if unparsed_files.intersection(p.sources)}
+            report.prune_kept = len(keep)
+            gone = [pid for pid in gone if pid not in keep]
         if gone:
             stale = catalog.chunk_ids_of(gone)
             catalog.delete(gone)
@@ -485,33 +647,33 @@ def _sync(index: Index, papers: list[Paper], embedder: Embedder, report: IngestR
         KeywordIndex.build(catalog.chunk_rows(), catalog.version).save(index.dir / "bm25")
 
 
-def _embed_and_write(index, todo, embedder, report, progress, on_progress) -> None:
+def _write_batch(index: Index, batch: _Batch, embedder: Embedder) -> None:
+    """Embed and write one batch; acknowledged when its catalog transaction commits."""
     from llama_index.core.schema import TextNode
-    from tqdm import tqdm
 
-    chunker = Chunker(index.settings)
-    bar = tqdm(total=len(todo), unit="paper", desc="Embedding", disable=not progress)
-    done = 0
-    # Batches by chunk count keep each Chroma write well under its max batch size.
-    for batch in iter_batches(todo, max(1, index.settings.write_batch // 2)):
-        chunks = [c for p in batch for c in chunker.chunks(p)]
-        old = set(index.catalog.chunk_ids_of([p.id for p in batch]))
-        vectors = embedder.embed([c.embed_text for c in chunks])
-        nodes = [
-            TextNode(id_=c.id, text=c.embed_text, embedding=v.tolist(),
-                     metadata={"paper_id": c.paper_id, "title": c.title, "position": c.position},
-                     excluded_embed_metadata_keys=["paper_id", "title", "position"])
-            for c, v in zip(chunks, vectors, strict=True)
-        ]
-        index.vector_store.add(nodes)
-        index.catalog.put(batch, chunks)  # the batch is acknowledged here
-        _delete_vectors(index, sorted(old - {c.id for c in chunks}))
-        report.chunks_embedded += len(chunks)
-        done += len(batch)
-        bar.update(len(batch))
-        if on_progress:
-            on_progress(done, len(todo))
-    bar.close()
+    old = set(index.catalog.chunk_ids_of([p.id for p in batch.papers]))
+    vectors = embedder.embed([c.embed_text for c in batch.chunks])
+    nodes = [
+        TextNode(id_=c.id, text=c.embed_text, embedding=v.tolist(),
+                 metadata={"paper_id": c.paper_id, "title": c.title, "position": c.position},
+                 excluded_embed_metadata_keys=["paper_id", "title", "position"])
+        for c, v in zip(batch.chunks, vectors, strict=True)
+    ]
+    del vectors
+    # One paper may have more chunks than Chroma takes in one call (it says how many).
+    for part in iter_batches(nodes, max_write(index)):
+        index.vector_store.add(part)
+    index.catalog.put(batch.papers, batch.chunks)  # the batch is acknowledged here
+    _delete_vectors(index, sorted(old - {c.id for c in batch.chunks}))
+
+
+def max_write(index: Index) -> int:
+    """Records per Chroma add: the client's max batch size (5461 embedded), capped."""
+    try:
+        limit = int(index.collection._client.get_max_batch_size())
+    except Exception:  # noqa: BLE001 — older clients: a size every Chroma accepts
+        limit = 1000
+    return max(1, min(limit, 5000))
 
 
 def _delete_vectors(index: Index, ids: list[str]) -> None:

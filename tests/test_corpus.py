@@ -257,13 +257,21 @@ def test_binary_file(tmp_path):
     assert str(path) in str(e.value)
 
 
-def test_non_utf8_file_names_file_and_line(tmp_path):
+def test_non_utf8_line_is_skipped_with_file_and_line(tmp_path):
     path = tmp_path / "latin1.txt"
     text = f"A Paper Title\n{LONG_ABSTRACT}\nCafé Society Networks\n{LONG_ABSTRACT}\n"
     path.write_bytes(text.encode("latin-1"))
+    # Only the undecodable line is lost (its paper with it); the good records stay.
+    papers, skipped = read_file(path)
+    assert [p.title for p in papers] == ["A Paper Title"]
+    assert str(skipped[0]).startswith("latin1.txt:3: not valid UTF-8")
+    assert skipped[0].unparsed
+    # A file with nothing but undecodable lines names the file and the line.
+    bad = tmp_path / "all-latin1.txt"
+    bad.write_bytes("Café Society Networks\n".encode("latin-1"))
     with pytest.raises(CorpusError, match="UTF-8") as e:
-        read_file(path)
-    assert f"{path}:3:" in str(e.value)
+        read_file(bad)
+    assert str(bad) in str(e.value) and "all-latin1.txt:1:" in str(e.value)
 
 
 def test_truncated_last_jsonl_line_keeps_good_records(tmp_path):

@@ -438,3 +438,121 @@ def test_running_services_survive_rebuild_and_see_new_papers(tmp_path, small_cor
     assert services.index.stats()["papers"] == len(small_papers) + 1
     services.index.close()
 
+
+
+# --- 6. ingest: bounded batches, bounded records, per-line errors, safe prune -------------
+
+LONG_WORDS = ("Sparse attention kernels trade exactness for speed on long sequences, and "
+              "we measure where the trade stops paying off across many model sizes. ")
+
+
+def catalog_chunks(data_dir: Path) -> int:
+    import sqlite3
+
+    from assistant.index import Manifest
+
+    manifest = Manifest.read(data_dir)
+    db = data_dir / f"gen-{manifest.generation}" / "catalog.sqlite"
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return con.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_batches_are_bounded_by_chunks_not_papers(tmp_path, make_settings, embedder):
+    """Long papers: each batch commits about write_batch chunks, never 8 papers' worth."""
+    from assistant.index import Index, ingest, max_write
+
+    corpus = tmp_path / "long.jsonl"
+    corpus.write_text("".join(json.dumps({"title": f"Long paper {i}",
+                                          "abstract": LONG_WORDS * 12}) + "\n"
+                              for i in range(6)), encoding="utf-8")
+    settings = make_settings(tmp_path / "data", chunk_size=48, chunk_overlap=0,
+                             write_batch=16)
+    committed: list[int] = []
+    report = ingest(settings, [corpus], embedder, progress=False,
+                    on_progress=lambda done, total: committed.append(
+                        catalog_chunks(settings.data_dir)))
+    per_paper = report.chunks_embedded // 6
+    assert per_paper >= 6, report.chunks_embedded  # long papers: several chunks each
+    sizes = [b - a for a, b in zip([0, *committed], committed, strict=False)]
+    assert sum(sizes) == report.chunks_embedded
+    # Every batch stops once it holds write_batch chunks: at most one paper over.
+    assert max(sizes) < settings.write_batch + per_paper, sizes
+    index = Index.open(settings)
+    try:
+        assert len(index.collection.get(include=[])["ids"]) == report.chunks_embedded
+        client_max = index.collection._client.get_max_batch_size()
+        assert 0 < max_write(index) <= client_max
+    finally:
+        index.close()
+
+
+def test_oversized_record_and_bad_utf8_line_are_skipped_alone(tmp_path, make_settings,
+                                                              embedder, small_papers):
+    from assistant import corpus as corpus_mod
+    from assistant.index import Index, ingest
+
+    path = tmp_path / "mixed.jsonl"
+    lines = [json.dumps(p).encode() for p in small_papers[:3]]
+    huge = {"title": "Huge", "abstract": "word " * (corpus_mod.MAX_RECORD_BYTES // 4)}
+    lines.insert(1, json.dumps(huge).encode())  # line 2
+    lines.insert(3, json.dumps({"title": "Café", "abstract": "x " * 60}).encode("utf-8")
+                 .replace(b"Caf\\u00e9", b"Caf\xe9"))  # line 4: latin-1 byte
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    settings = make_settings(tmp_path / "data")
+    report = ingest(settings, [path], embedder, progress=False)
+    assert report.papers == 3 and report.new == 3 and not report.failed_files
+    reasons = [str(s) for s in report.skipped]
+    assert len(reasons) == 2, reasons
+    assert reasons[0].startswith("mixed.jsonl:2: record of 1.") and "limit" in reasons[0]
+    assert reasons[1].startswith("mixed.jsonl:4: not valid UTF-8")
+    index = Index.open(settings)
+    try:
+        assert index.stats()["papers"] == 3
+    finally:
+        index.close()
+
+
+def test_prune_keeps_a_paper_whose_line_became_unreadable(tmp_path, make_settings, embedder,
+                                                          small_papers):
+    from assistant.index import Index, ingest
+
+    path = tmp_path / "p.jsonl"
+    rows = [json.dumps(p) for p in small_papers[:4]]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    settings = make_settings(tmp_path / "data")
+    ingest(settings, [path], embedder, progress=False)
+    # Line 2 breaks (truncated JSON), line 4's paper is really gone.
+    path.write_text("\n".join([rows[0], rows[1][:40], rows[2]]) + "\n", encoding="utf-8")
+    report = ingest(settings, [path], embedder, prune=True, progress=False)
+    assert report.pruned == 0 and report.prune_kept == 2
+    assert "Not pruned: 2 papers" in report.summary()
+    index = Index.open(settings)
+    try:
+        assert index.stats()["papers"] == 4
+    finally:
+        index.close()
+    # Fixed, the file prunes again.
+    path.write_text("\n".join(rows[:3]) + "\n", encoding="utf-8")
+    report = ingest(settings, [path], embedder, prune=True, progress=False)
+    assert report.pruned == 1 and report.prune_kept == 0
+
+
+def test_streamed_reader_does_not_hold_the_file(tmp_path):
+    """iter_file yields the first paper of a big file before reading the rest of it."""
+    from assistant.corpus import iter_file
+
+    path = tmp_path / "big.jsonl"
+    record = json.dumps({"title": "T", "abstract": LONG_WORDS}) + "\n"
+    with path.open("w", encoding="utf-8") as fh:
+        for i in range(20_000):
+            fh.write(record.replace('"T"', f'"T{i}"'))
+    read: list[int] = []
+    stream = iter_file(path, read.append)
+    first = next(stream)
+    assert first.title == "T0"
+    assert sum(read) < 64 * 1024 < path.stat().st_size // 40
+    assert sum(1 for _ in stream) == 19_999
+    assert sum(read) == path.stat().st_size
