@@ -38,12 +38,14 @@ _IMPERSONAL_IT = re.compile(
     r"\b(is|was|isn't|wasn't) it (possible|true|worth|feasible|better|common|known|hard|easy|"
     r"normal|necessary)\b|\bit(?:'s| is| was) (possible|true|known|hard|easy|common|worth|"
     r"said|claimed)\b", re.IGNORECASE)
-# Asking for *a paper* rather than about the one shown: "is there a paper that ...".
+# Asking for *a paper* rather than about the one shown: "is there a paper that ...",
+# "any later work ...", "the later version". Not "which of these papers ...".
 _ASKS_FOR_PAPER = re.compile(
-    r"\b(which|what|any|another|other|a|an|some|is there (a|an|any)|are there( any)?)\s+"
-    r"(\w+\s+)?(papers?|works?|stud(y|ies)|articles?|research|publications?)\b"
-    r"|\b(any|other|another|different|alternative)\s+(work|papers?|ones?|approach(es)?)\b",
-    re.IGNORECASE)
+    r"\b(which|what|any|another|other|a|an|some|there|later|newer|recent|follow-?up|"
+    r"subsequent|different|alternative)\s+(\w+\s+){0,2}?(papers?|works?|stud(y|ies)|"
+    r"articles?|publications?|research|versions?|ones?)\b", re.IGNORECASE)
+_AMONG_THESE = re.compile(r"\b(of|among|between) (these|those|them|the two|both)\b",
+                          re.IGNORECASE)
 _OTHER = re.compile(r"\b(another|other|others|different|alternative|else|instead|competing|"
                     r"follow-?up|later|subsequent|successor|newer|more recent|builds? (up)?on|"
                     r"extends?|improves? (on|upon)|criticis|critiqu|argues? against|"
@@ -141,7 +143,7 @@ def resolve(question: str, history: list[Answer]) -> Resolved:
         focus.insert(0, candidates[0][1:])
     if not focus and plural:
         focus = [c[1:] for c in candidates[:3]]
-    asks_paper = bool(_ASKS_FOR_PAPER.search(question))
+    asks_paper = bool(_ASKS_FOR_PAPER.search(question)) and not _AMONG_THESE.search(question)
     asks_other = bool(_OTHER.search(question))
     if not focus and candidates and not prev.abstained:
         subject = own_subject(question, prev)

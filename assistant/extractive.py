@@ -112,9 +112,10 @@ def compose(picks: list[Pick]) -> str:
         return ""
     first = picks[0]
     # Say what was found, not how many papers "address" it: nothing checked that they do.
-    lead = f"Most relevant: *{first.hit.title}* [{first.n}]."
+    lead = f"Most relevant: *{first.hit.title}* [{first.n}]"
     if len(picks) > 1:
-        lead += f" Also quoted: {len(picks) - 1} related paper{'s' if len(picks) > 2 else ''}."
+        lead += "; also relevant: " + ", ".join(f"[{p.n}]" for p in picks[1:])
+    lead += "."
     lines = [lead, ""]
     for p in picks:
         quoted = " ".join(f"{_end(q)} [{p.n}]." for q in p.quotes)

@@ -30,7 +30,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import PrivateAttr
 
 from assistant.embeddings import Embedder
-from assistant.retrieve import Retriever
+from assistant.retrieve import Retrieval, Retriever
 from assistant.types import Hit
 
 OURS = "ours"
@@ -150,57 +150,66 @@ def add_dense_scores(hits: list[Hit], query: str, embedder: Embedder) -> list[Hi
 
 
 class ConfigRetriever:
-    """Stands in for assistant.retrieve.Retriever inside an Answerer.
-
-    It searches `depth` papers deep (at least), keeps that ranking in `last_ranking` for the
-    retrieval metrics and hands the Answerer the first k, exactly as a search for k would
-    (the fused ranking does not depend on k below the candidate pool).
-    """
+    """A baseline's search behind the interface the Answerer uses (retrieve, papers,
+    vocabulary, texts_of, embedder). It has no spelling correction and no title matching;
+    the corpus statistics for abstention are the product's, so the answers differ only by
+    what was retrieved."""
 
     def __init__(self, name: str, base: Retriever, search_fn: SearchFn, depth: int = 10,
                  description: str = "",
                  prepare: Callable[[str, list[Hit]], list[Hit]] | None = None) -> None:
         self.name = name
         self.base = base
-        self.index = base.index
         self.embedder = base.embedder
         self.settings = base.settings
         self.depth = depth
         self.description = description
         self._search = search_fn
         self._prepare = prepare
-        self.last_ranking: list[str] = []
-        self.last_query: str | None = None
 
-    def search(self, query: str, k: int | None = None, fusion: str | None = None) -> list[Hit]:
+    def retrieve(self, query: str, k: int | None = None, exclude: frozenset[str] = frozenset(),
+                 fusion: str | None = None) -> Retrieval:
         k = k or self.settings.top_k
-        hits = self._search(query, max(k, self.depth))
-        self.last_query = query
-        self.last_ranking = [h.paper_id for h in hits]
-        return self._prepare(query, hits[:k]) if self._prepare else hits[:k]
+        hits = [h for h in self._search(query, max(k, self.depth) + len(exclude))
+                if h.paper_id not in exclude][:k]
+        hits = self._prepare(query, hits) if self._prepare else hits
+        return Retrieval(query, query, [], hits, [], frozenset(exclude))
 
-    def top_similarity(self, hits: list[Hit]) -> float:
-        return self.base.top_similarity(hits)
+    def search(self, query: str, k: int | None = None) -> list[Hit]:
+        return self.retrieve(query, k).hits
 
-    def reset(self) -> None:
-        self.last_ranking = []
-        self.last_query = None
+    def papers(self, ids: list[str]) -> dict:
+        return self.base.papers(ids)
+
+    def texts_of(self, paper_ids) -> list[str]:
+        return self.base.texts_of(paper_ids)
+
+    @property
+    def vocabulary(self):
+        return self.base.vocabulary
+
+
+class Ours:
+    """The product's Retriever, unchanged, with the name the report uses."""
+
+    def __init__(self, base: Retriever) -> None:
+        self.name = OURS
+        self.base = base
+        self.description = (f"our Retriever, fusion={base.settings.fusion} (hybrid dense + "
+                            "BM25, title matching, spelling correction)")
+
+    def __getattr__(self, attr):
+        return getattr(self.base, attr)
 
 
 def build_configs(base: Retriever, names: Sequence[str] = CONFIGS,
-                  depth: int = 10) -> dict[str, ConfigRetriever]:
+                  depth: int = 10) -> dict[str, ConfigRetriever | Ours]:
     """One ConfigRetriever per configuration name (the llama-index index is built here)."""
     out: dict[str, ConfigRetriever] = {}
     embedder = base.embedder
     for name in names:
         if name == OURS:
-            fusion = base.settings.fusion
-
-            def ours(q: str, k: int) -> list[Hit]:
-                return base.search(q, k=k)
-
-            out[name] = ConfigRetriever(name, base, ours, depth,
-                                        f"our Retriever, fusion={fusion} (hybrid dense + BM25)")
+            out[name] = Ours(base)
         elif name == BM25:
             def bm25(q: str, k: int) -> list[Hit]:
                 return base.search(q, k=k, fusion="bm25")

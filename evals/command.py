@@ -9,7 +9,7 @@ import typer
 
 from assistant.cli import DataDir, TopK, app, fail, load_settings
 from assistant.errors import AssistantError
-from evals import DEFAULT_DATASET, EVALS_DIR
+from evals import DEV_DATASETS, EVALS_DIR, TEST_DATASET
 
 SEEDS_DIR = EVALS_DIR.parent / "seeds"
 
@@ -43,9 +43,14 @@ def eval_command(
         "(needs OPENAI_BASE_URL / OPENAI_API_KEY). Baselines always answer extractively.",
     )] = "extractive",
     data_dir: DataDir = None,
-    dataset: Annotated[Path, typer.Option(
-        "--dataset", help="Golden questions (JSON Lines).", exists=True, dir_okay=False,
-    )] = DEFAULT_DATASET,
+    dataset: Annotated[Path | None, typer.Option(
+        "--dataset", help="Evaluate one question file (JSON Lines) instead of the splits.",
+        exists=True, dir_okay=False, show_default=False,
+    )] = None,
+    split: Annotated[str, typer.Option(
+        "--split", help="Which splits to run: all (dev, test and their near-misses side by "
+        "side; the headline is test), test (test + near-miss test: what CI gates), or dev.",
+    )] = "all",
     baselines: Annotated[bool, typer.Option(
         "--baselines/--no-baselines",
         help="Also run plain llama-index dense and BM25-only on the same questions.",
@@ -126,6 +131,7 @@ def eval_command(
         load_baseline,
         load_dataset,
         pick,
+        split_rows,
     )
 
     if mode not in ("extractive", "llm"):
@@ -143,8 +149,16 @@ def eval_command(
             load_baseline(fail_under)
         except ValueError as e:
             fail(str(e), 2)
+    if split not in ("all", "test", "dev"):
+        fail(f"--split must be all, test or dev, not {split!r}.", 2)
     try:
-        rows = pick(load_dataset(dataset), questions) if generate is None else []
+        if dataset is not None or generate is not None:
+            rows = pick(load_dataset(dataset), questions) if generate is None else []
+            splits = None
+        else:
+            splits = {n: pick(r, questions)
+                      for n, r in split_rows(DEV_DATASETS, TEST_DATASET).items()
+                      if split == "all" or n.endswith(split)}
     except (OSError, ValueError) as e:
         fail(str(e), 2)
 
@@ -168,10 +182,15 @@ def eval_command(
 
         options = EvalOptions(mode=mode, k=k, configs=CONFIGS if baselines else (OURS,),
                               progress=not quiet)
+        if splits is not None:
+            _run_splits(services, splits, options, external=external, limit=limit,
+                        fail_under=fail_under, report_dir=report_dir,
+                        write_baseline=write_baseline, mode=mode)
+            return
         outcome = execute(services, rows, options, dataset=dataset, judge=judge,
                           external=external, external_limit=limit, fail_under=fail_under,
                           report_dir=report_dir, log=lambda m: typer.echo(m, err=True))
-    except AssistantError as e:
+    except (AssistantError, ValueError) as e:
         fail(str(e))
     typer.echo(console_summary(outcome))
     counts = outcome.meta["type_counts"]
@@ -190,5 +209,47 @@ def eval_command(
             typer.secho(f"Regression gate FAILED ({outcome.gate.reference}, tolerance "
                         f"{outcome.gate.tolerance:g}):", fg="red", err=True)
             for f in outcome.gate.failures:
+                typer.secho(f"  {f}", fg="red", err=True)
+            raise typer.Exit(1)
+
+
+def _run_splits(services, splits, options, *, external, limit, fail_under, report_dir,
+                write_baseline, mode) -> None:
+    """dev, test and near-miss side by side; the gate on test and near-miss test."""
+    from evals.report import splits_table
+    from evals.run import embedding_label, execute_splits, splits_baseline_payload
+
+    try:
+        result = execute_splits(services, splits, options, fail_under=fail_under,
+                                report_dir=report_dir, external=external,
+                                external_limit=limit, log=lambda m: typer.echo(m, err=True))
+    except ValueError as e:
+        fail(str(e), 2)
+    typer.echo("Ours, by split (headline: test; near-miss = gold paper hidden, must abstain):")
+    typer.echo(splits_table(result, markdown=False))
+    test = result.outcomes.get("test")
+    if test is not None and test.external:
+        from evals.report import external_table
+
+        typer.echo("\nExternal benchmark:")
+        typer.echo(external_table(test.external, markdown=False))
+    typer.echo(f"\nReports: {result.report_dir}/summary.md (and one folder per split)")
+    if write_baseline is not None:
+        import contextlib
+        import json
+
+        payload = splits_baseline_payload(result, mode, embedding_label(services.settings))
+        if write_baseline.exists():
+            # Keep the measured per-metric tolerance table across rewrites.
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                payload["tolerance"] = json.loads(write_baseline.read_text())["tolerance"]
+        write_baseline.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+        typer.echo(f"Baseline written to {write_baseline}")
+    if result.gate is not None:
+        if result.gate.passed:
+            typer.secho(f"Regression gate passed ({result.gate.reference}).", fg="green")
+        else:
+            typer.secho("Regression gate FAILED:", fg="red", err=True)
+            for f in result.gate.failures:
                 typer.secho(f"  {f}", fg="red", err=True)
             raise typer.Exit(1)

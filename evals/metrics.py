@@ -13,6 +13,7 @@ ratios of summed counts where a ratio of sums is the honest figure).
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -23,13 +24,13 @@ RETRIEVAL_KS = (1, 5, 10)
 NDCG_K = 10
 
 # Metrics where a smaller value is better (the regression gate flips its comparison).
-LOWER_IS_BETTER = frozenset({"uncited_rate", "false_abstention_rate"})
+LOWER_IS_BETTER = frozenset({"uncited_rate", "false_abstention_rate", "stale_citation_rate"})
 
 # The order metrics appear in tables; aggregate() may add judge metrics and "n".
 RETRIEVAL_METRICS = [f"hit@{k}" for k in RETRIEVAL_KS] + [f"recall@{k}" for k in RETRIEVAL_KS] \
     + ["mrr", f"ndcg@{NDCG_K}"]
-ANSWER_METRICS = ["citation_validity", "citation_precision", "gold_recall", "uncited_rate",
-                  "keyword_recall"]
+ANSWER_METRICS = ["citation_validity", "citation_precision", "gold_recall", "gold_cited",
+                  "uncited_rate", "keyword_recall", "stale_citation_rate"]
 ABSTENTION_METRICS = ["abstention_precision", "abstention_recall", "abstention_f1",
                       "false_abstention_rate"]
 JUDGE_METRICS = ["faithfulness", "relevancy"]
@@ -175,10 +176,30 @@ def _norm(text: str) -> str:
     return " ".join(text.split())
 
 
+def _acronym(keyword: str) -> bool:
+    """One token with two capitals or more (FP4, DPO, vLLM): its case is its meaning."""
+    return len(keyword.split()) == 1 and sum(c.isupper() for c in keyword) >= 2
+
+
 def keyword_hits(text: str, keywords: Sequence[str]) -> list[str]:
-    """The expected keywords found in the text (case-insensitive substring match)."""
-    norm = _norm(text)
-    return [kw for kw in keywords if _norm(kw) and _norm(kw) in norm]
+    """The expected keywords found in the text as whole words (not inside longer words or
+    numbers: "34.4" is not found in "134.45"); acronyms ("FP4", "DPO") case-sensitive."""
+    found = []
+    for kw in keywords:
+        if not kw or not kw.strip():
+            continue
+        sensitive = _acronym(kw)
+        hay = " ".join(unicodedata.normalize("NFKC", text).replace("*", "").split())
+        needle = " ".join(unicodedata.normalize("NFKC", kw).split())
+        if not sensitive:
+            hay, needle = hay.casefold(), needle.casefold()
+        # A number is bounded by what is not part of a number ("34.4times" holds 34.4,
+        # "134.45" does not); a word by what is not part of a word.
+        before = r"(?<![\d.])" if needle[:1].isdigit() else r"(?<!\w)"
+        after = r"(?!\d|\.\d)" if needle[-1:].isdigit() else r"(?!\w)"
+        if re.search(before + re.escape(needle) + after, hay):
+            found.append(kw)
+    return found
 
 
 def keyword_recall(text: str, keywords: Sequence[str]) -> float | None:
@@ -235,23 +256,32 @@ def latency_summary(timings: Iterable[Mapping[str, float]]) -> dict[str, dict[st
 
 def score_turn(*, ranked: Sequence[str], gold: Iterable[str], answer_text: str,
                source_numbers: Iterable[int], cited: Iterable[str], flagged: Sequence[str],
-               abstained: bool, keywords: Sequence[str] = ()) -> dict[str, Any]:
-    """All deterministic metrics of one scored answer, as a flat dict (see aggregate)."""
+               abstained: bool, keywords: Sequence[str] = (), removed: int = 0,
+               keyword_text: str | None = None) -> dict[str, Any]:
+    """All deterministic metrics of one scored answer, as a flat dict (see aggregate).
+
+    Citation validity is judged on the raw generation: `removed` markers (pointing outside
+    the sources, already stripped from `answer_text`) count as invalid. Keywords are looked
+    for in `keyword_text` (the answer without the titles it repeats) when given."""
     gold = set(gold)
     cited = dedupe(cited)
     answerable = bool(gold)
     valid, total = citation_counts(answer_text, source_numbers)
     row: dict[str, Any] = {"answerable": answerable, "abstained": bool(abstained)}
     row.update(retrieval_metrics(ranked, gold))
+    total += removed
     row.update({
         "valid_markers": valid, "markers": total,
         "citation_validity": ratio(valid, total),
+        # Answerable and answered with at least one gold paper cited.
+        "gold_cited": (1.0 if set(cited) & gold else 0.0) if answerable else None,
         "citation_precision": citation_precision(cited, gold),
         "gold_recall": gold_recall(cited, gold),
         # An abstention is not an answer: it has no statements to cite.
         "flagged": 0 if abstained else len(flagged),
         "statements": 0 if abstained else statement_count(answer_text),
-        "keyword_recall": keyword_recall(answer_text, keywords),
+        "keyword_recall": keyword_recall(
+            answer_text if keyword_text is None else keyword_text, keywords),
     })
     row["uncited_rate"] = ratio(row["flagged"], row["statements"])
     return row
@@ -261,8 +291,10 @@ def aggregate(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Figures over many score_turn() dicts. Ratios of sums for citation validity and the
     uncited rate (long answers weigh more), means elsewhere; abstention from the counts."""
     out: dict[str, Any] = {"n": len(rows)}
-    for name in RETRIEVAL_METRICS + ["citation_precision", "gold_recall", "keyword_recall"]:
+    for name in RETRIEVAL_METRICS + ["citation_precision", "gold_recall", "gold_cited",
+                                      "keyword_recall"]:
         out[name] = mean(r.get(name) for r in rows)
+    out["stale_citation_rate"] = mean(r.get("stale_citation") for r in rows)
     out["citation_validity"] = ratio(sum(r.get("valid_markers", 0) for r in rows),
                                      sum(r.get("markers", 0) for r in rows))
     out["uncited_rate"] = ratio(sum(r.get("flagged", 0) for r in rows),
@@ -278,7 +310,7 @@ def aggregate(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def regressions(current: Mapping[str, Any], baseline: Mapping[str, Any],
-                tolerance: float) -> list[str]:
+                tolerance: float | Mapping[str, float]) -> list[str]:
     """Metrics that got worse than the baseline by more than `tolerance` (absolute).
 
     Only numeric baseline entries of known deterministic metrics are checked. A metric the
@@ -294,10 +326,12 @@ def regressions(current: Mapping[str, Any], baseline: Mapping[str, Any],
             out.append(f"{name}: was {base:.3f}, now not computable")
             continue
         worse = (now - base) if name in LOWER_IS_BETTER else (base - now)
-        if worse > tolerance + 1e-9:
+        tol = (tolerance.get(name, tolerance.get("default", 0.02))
+               if isinstance(tolerance, Mapping) else tolerance)
+        if worse > tol + 1e-9:
             out.append(f"{name}: {now:.3f} vs baseline {base:.3f} "
                        f"({'+' if name in LOWER_IS_BETTER else '-'}{worse:.3f}, "
-                       f"tolerance {tolerance:g})")
+                       f"tolerance {tol:g})")
     return out
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from evals import REPORTS_DIR
+from evals.baselines import CONFIGS as CONFIG_ORDER
 from evals.baselines import LABELS, OURS
 from evals.metrics import (
     ABSTENTION_METRICS,
@@ -367,3 +368,48 @@ def console_summary(outcome) -> str:
         parts += ["", "External benchmark:", external_table(outcome.external, markdown=False),
                   outcome.external["reference_note"]]
     return "\n".join(parts)
+
+
+SPLIT_METRICS = ["hit@1", "hit@5", "recall@5", "mrr", "gold_cited", "gold_recall",
+                 "citation_precision", "citation_validity", "keyword_recall",
+                 "stale_citation_rate", "abstention_recall", "abstention_precision",
+                 "false_abstention_rate"]
+
+
+def splits_table(result, config: str = OURS, markdown: bool = True) -> str:
+    """One column per split (test first: the headline), one row per metric."""
+    from evals.run import HEADLINE_SPLIT
+
+    names = sorted(result.outcomes, key=lambda n: (n != HEADLINE_SPLIT, n))
+    figures = {n: result.outcomes[n].run.summary.get(config, {}).get("overall", {})
+               for n in names}
+    rows = []
+    for m in SPLIT_METRICS:
+        values = [figures[n].get(m) for n in names]
+        if all(v is None for v in values):
+            continue
+        label = m + (" ↓" if m in LOWER_IS_BETTER else "")
+        rows.append([label] + [fmt(v) for v in values])
+    rows.append(["questions"] + [str(figures[n].get("n", 0)) for n in names])
+    headers = ["metric"] + names
+    return md_table(headers, rows) if markdown else text_table(headers, rows)
+
+
+def splits_markdown(result) -> str:
+    from evals.run import GATED_SPLITS
+
+    parts = ["# Evaluation: dev, test and near-miss side by side", "",
+             "Tune on dev; the headline is **test** (never tuned on). A near-miss question is "
+             "a single-paper question asked again with its gold paper hidden from retrieval: "
+             "the right answer is to abstain (abstention_recall is the near-miss abstention "
+             "rate). Each split's full report (baselines, per-type tables, latency) is in its "
+             "folder.", "", "## Ours", "", splits_table(result)]
+    for config in (c for c in CONFIG_ORDER if c != OURS):
+        if any(config in o.run.configs for o in result.outcomes.values()):
+            parts += ["", f"## {LABELS.get(config, config)}", "",
+                      splits_table(result, config)]
+    if result.gate is not None:
+        parts += ["", f"## Gate ({', '.join(GATED_SPLITS)})", "",
+                  "passed" if result.gate.passed else
+                  "FAILED:\n" + "\n".join(f"- {f}" for f in result.gate.failures)]
+    return "\n".join(parts) + "\n"

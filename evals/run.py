@@ -24,11 +24,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from assistant.answer import Answerer
-from assistant.chat import resolve
 from assistant.corpus import paper_id
 from assistant.types import Answer
 from evals import DEFAULT_BASELINE, EVALS_DIR, REPORTS_DIR
-from evals.baselines import CONFIGS, LABELS, OURS, ConfigRetriever, build_configs
+from evals.baselines import CONFIGS, LABELS, OURS, build_configs
 from evals.judge import answer_contexts
 from evals.metrics import (
     aggregate,
@@ -114,56 +113,91 @@ class EvalOptions:
     progress: bool = True
 
 
-def _ranking(retr: ConfigRetriever, focus: Sequence[str], depth: int) -> list[str]:
-    # Answerer._retrieve pins the follow-up's focus papers before the search results.
-    return dedupe(list(focus) + retr.last_ranking)[:depth]
+def _turn(answerer: Answerer, question: str, history: list[Answer], mode: str,
+          k: int | None, depth: int, exclude: frozenset[str] = frozenset()
+          ) -> tuple[Answer, list[str]]:
+    # Retrieval is scored on the order the answer itself ranked (Answer.ranked: pinned
+    # papers first, then the search) — what the user sees, not a recomputation.
+    answer = answerer.answer(question, history=history, mode=mode, k=k, exclude=exclude)
+    return answer, answer.ranked[:depth]
 
 
-def _turn(answerer: Answerer, retr: ConfigRetriever, question: str, history: list[Answer],
-          mode: str, k: int | None, depth: int) -> tuple[Answer, list[str]]:
-    retr.reset()
-    answer = answerer.answer(question, history=history, mode=mode, k=k)
-    focus = resolve(" ".join(question.split()), history).focus if history else []
-    return answer, _ranking(retr, focus, depth)
-
-
-def evaluate_row(answerer: Answerer, retr: ConfigRetriever, row: dict[str, Any], mode: str,
+def evaluate_row(answerer: Answerer, retr, row: dict[str, Any], mode: str,
                  k: int | None = None, depth: int = 10) -> dict[str, Any]:
-    """Answer one golden row (two turns for a follow-up) and score the last turn."""
+    """Answer one row (two turns for a follow-up or topic switch) and score the last turn.
+
+    A "nearmiss" row carries `exclude`: paper ids hidden from retrieval (its gold paper),
+    so the right answer is to abstain."""
     first_turn: dict[str, Any] | None = None
-    answer, ranking = _turn(answerer, retr, row["question"], [], mode, k, depth)
+    exclude = frozenset(row.get("exclude") or ())
+    answer, ranking = _turn(answerer, row["question"], [], mode, k, depth, exclude)
     question, titles, keywords = row["question"], row["gold_titles"], \
         row.get("expected_keywords") or []
+    previous: list[str] = []
     if row.get("followup"):
         first_gold = gold_ids(row["gold_titles"])
+        previous = dedupe(c.paper_id for c in answer.citations)
         first_turn = {
-            "question": row["question"], "retrieved": ranking,
-            "cited": [c.paper_id for c in answer.citations], "abstained": answer.abstained,
+            "question": row["question"], "retrieved": ranking, "cited": previous,
+            "abstained": answer.abstained,
             "hit@5": 1.0 if set(first_gold) & set(ranking[:5]) else 0.0 if first_gold else None,
             "timings": answer.timings_ms,
         }
         question = row["followup"]
-        titles = row.get("followup_gold_titles") or row["gold_titles"]
+        titles = row.get("followup_gold_titles")
+        if titles is None:
+            titles = row["gold_titles"]
         keywords = row.get("followup_keywords") or []
-        answer, ranking = _turn(answerer, retr, question, [answer], mode, k, depth)
+        answer, ranking = _turn(answerer, question, [answer], mode, k, depth)
     gold = gold_ids(titles)
     cited = dedupe(c.paper_id for c in answer.citations)
+    own_text = answer_text_without_titles(answer)
     metrics = score_turn(
         ranked=ranking, gold=gold, answer_text=answer.answer,
         source_numbers=[s.n for s in answer.sources], cited=cited,
-        flagged=answer.flagged_sentences, abstained=answer.abstained, keywords=keywords)
+        flagged=answer.flagged_sentences, abstained=answer.abstained, keywords=keywords,
+        removed=len(answer.removed_citations), keyword_text=own_text)
+    if row["type"] == "switch":
+        # After a topic switch, citing a paper of the previous turn that the new question
+        # does not ask for is the "answered with the previous paper" failure.
+        stale = [p for p in cited if p in previous and p not in gold]
+        metrics["stale_citation"] = 1.0 if stale else 0.0
     return {
         "id": row["id"], "type": row["type"], "config": retr.name, "mode": answer.mode,
         "question": question, "first_turn": first_turn,
-        "standalone_query": answer.standalone_query,
+        "standalone_query": answer.standalone_query, "searched_for": answer.searched_for,
         "gold": gold, "gold_titles": list(titles), "keywords": list(keywords),
-        "keywords_found": keyword_hits(answer.answer, keywords),
+        "keywords_found": keyword_hits(own_text, keywords),
         "retrieved": ranking, "sources": [s.paper_id for s in answer.sources],
         "cited": cited, "answer": answer.answer, "abstained": answer.abstained,
+        "abstain_reason": answer.abstain_reason, "coverage": answer.coverage,
         "removed_citations": answer.removed_citations, "error": answer.error,
         "metrics": metrics, "timings": answer.timings_ms,
         "_contexts": answer_contexts(answer),  # for the judge; not written to results.json
     }
+
+
+def answer_text_without_titles(answer: Answer) -> str:
+    """The answer's own sentences: source titles removed (a keyword found only in a
+    title the answer repeats says nothing about whether it answered)."""
+    text = answer.answer
+    for s in sorted(answer.sources, key=lambda s: -len(s.title)):
+        if s.title:
+            text = text.replace(s.title, " ")
+    return text
+
+
+def near_miss_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every single-paper question again, its gold paper hidden at retrieval time: the
+    corpus still covers the topic, not the question, so the answer must abstain."""
+    out = []
+    for row in rows:
+        if row["type"] in ("lookup", "detail") and len(row["gold_titles"]) == 1:
+            out.append({"id": f"{row['id']}~nearmiss", "type": "nearmiss",
+                        "question": row["question"], "gold_titles": [],
+                        "exclude": gold_ids(row["gold_titles"]),
+                        "style": row.get("style", [])})
+    return out
 
 
 # --- many questions, many configurations ------------------------------------------------------
@@ -197,7 +231,7 @@ def run_eval(services, rows: list[dict[str, Any]], options: EvalOptions | None =
     for name, retr in configs.items():
         answerer = Answerer(retr, services.settings, llm_factory=lambda: services.llm)
         mode = options.mode if name == OURS else "extractive"
-        retr.search("warm-up query", options.k)  # lazy opens (Chroma, BM25) are not latency
+        retr.retrieve("warm-up query", options.k)  # lazy opens (Chroma, BM25) are not latency
         for row in tqdm(rows, desc=f"{LABELS.get(name, name)} [{mode}]", unit="q",
                         disable=not options.progress):
             out.append(evaluate_row(answerer, retr, row, mode, options.k, options.depth))
@@ -274,7 +308,7 @@ def load_baseline(spec: str | Path) -> dict[str, Any]:
 class GateResult:
     failures: list[str]
     reference: str  # what the run was compared with
-    tolerance: float
+    tolerance: float | dict[str, float]
 
     @property
     def passed(self) -> bool:
@@ -289,7 +323,7 @@ def gate(run: EvalRun, baseline: dict[str, Any]) -> GateResult:
     re-aggregated over exactly those questions from its per-question records, so a subset
     is compared with the same subset.
     """
-    tolerance = float(baseline.get("tolerance", DEFAULT_TOLERANCE))
+    tolerance = baseline.get("tolerance", DEFAULT_TOLERANCE)
     mine = run.rows_of(OURS)
     if not mine:
         return GateResult(["no answers of 'ours' to check"], "nothing", tolerance)
@@ -475,3 +509,97 @@ def execute(services, rows: list[dict[str, Any]], options: EvalOptions, *,
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         outcome.report_dir = write(report_dir or REPORTS_DIR / stamp, outcome)
     return outcome
+
+
+# --- dev, test and near-miss side by side ---------------------------------------------------------
+
+HEADLINE_SPLIT = "test"
+GATED_SPLITS = ("test", "nearmiss-test")
+
+
+def split_rows(dev_paths: Sequence[Path], test_path: Path) -> dict[str, list[dict[str, Any]]]:
+    """dev (tune on it), test (report and gate on it), and the near-miss rows of each."""
+    dev = [r for p in dev_paths for r in load_dataset(p)]
+    test = load_dataset(test_path)
+    return {"dev": dev, "test": test, "nearmiss-dev": near_miss_rows(dev),
+            "nearmiss-test": near_miss_rows(test)}
+
+
+def embedding_label(settings) -> str:
+    """What the vectors were made with; figures of different embeddings are not compared."""
+    if settings.embed_backend == "onnx":
+        return f"onnx/{settings.onnx_precision}"
+    return settings.embed_backend
+
+
+@dataclass
+class SplitOutcome:
+    outcomes: dict[str, Outcome]
+    gate: GateResult | None = None
+    report_dir: Path | None = None
+
+
+def execute_splits(services, splits: dict[str, list[dict[str, Any]]], options: EvalOptions, *,
+                   fail_under: str | Path | None = None, report_dir: Path | None = None,
+                   log: Callable[[str], None] = print, **kwargs) -> SplitOutcome:
+    """Every split through `execute` (one report folder each), a side-by-side summary, and
+    the gate on the gated splits (test and its near-misses)."""
+    baseline = load_baseline(fail_under) if fail_under is not None else None
+    if baseline is not None:
+        check_comparable(baseline, options.mode, embedding_label(services.settings))
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    root = report_dir or REPORTS_DIR / stamp
+    outcomes: dict[str, Outcome] = {}
+    for name, rows in splits.items():
+        log(f"== {name}: {len(rows)} questions")
+        outcomes[name] = execute(services, rows, options, report_dir=root / name, log=log,
+                                 external=kwargs.get("external", False) and name == "test",
+                                 **{k: v for k, v in kwargs.items() if k != "external"})
+    result = SplitOutcome(outcomes, report_dir=root)
+    if baseline is not None:
+        failures: list[str] = []
+        refs = []
+        tolerance = baseline.get("tolerance", DEFAULT_TOLERANCE)
+        for name in GATED_SPLITS:
+            section = (baseline.get("splits") or {}).get(name)
+            if name not in outcomes or section is None:
+                continue
+            g = gate(outcomes[name].run, section | {"tolerance": tolerance})
+            failures += [f"[{name}] {f}" for f in g.failures]
+            refs.append(f"{name}: {g.reference}")
+        result.gate = GateResult(failures, "; ".join(refs) or "nothing", tolerance)
+    from evals.report import splits_markdown
+
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "summary.md").write_text(splits_markdown(result), encoding="utf-8")
+    return result
+
+
+def check_comparable(baseline: dict[str, Any], mode: str, embedding: str) -> None:
+    """Refuse to gate a run against a baseline measured another way."""
+    want_mode = baseline.get("mode")
+    want_emb = baseline.get("embedding")
+    if want_mode and want_mode != mode:
+        raise ValueError(f"the baseline was measured in {want_mode} mode, this run is {mode}: "
+                         "not comparable (pass --mode {want_mode} or write a new baseline)")
+    if want_emb and want_emb != embedding:
+        raise ValueError(f"the baseline was measured with {want_emb} vectors, this run uses "
+                         f"{embedding}: not comparable (set ASSISTANT_EMBED_BACKEND / "
+                         "ASSISTANT_ONNX_PRECISION to match, or write a new baseline)")
+
+
+def splits_baseline_payload(result: SplitOutcome, mode: str, embedding: str,
+                            tolerance: float | dict[str, float] = DEFAULT_TOLERANCE
+                            ) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "_about": "Regression gate for `assistant eval --fail-under baseline`: ours on the "
+                  "test split and its near-misses; a metric worse by more than `tolerance` "
+                  "(absolute; per metric when a table) fails. Rewrite with `assistant eval "
+                  "--write-baseline evals/baseline.json` after an intended change.",
+        "mode": mode, "embedding": embedding, "tolerance": tolerance, "splits": {},
+    }
+    for name in GATED_SPLITS:
+        if name in result.outcomes:
+            o = result.outcomes[name]
+            payload["splits"][name] = baseline_payload(o.run, o.meta)
+    return payload

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from assistant.answer import Answerer
-from assistant.chat import Conversation, Resolved, history_text, resolve
+from assistant.chat import Resolved, history_text, resolve
 from assistant.citations import markers
 from assistant.types import Answer, Citation, Source
 
@@ -113,7 +113,7 @@ def test_only_the_latest_turn_is_used():
     assert resolve("what dataset did it use?", [older, latest]).focus == ["p2"]
 
 
-# --- history_text() and Conversation --------------------------------------------------------
+# --- history_text() and looking beyond --------------------------------------------------------
 
 
 def test_later_work_looks_beyond_the_paper_on_the_table():
@@ -139,16 +139,6 @@ def test_history_text_is_bounded():
     assert "Q0?" not in text and "Q1?" not in text and "Q5?" in text
     assert "x" * 601 not in text and "x" * 600 in text
     assert "(Cited:" not in text
-
-
-def test_conversation_keeps_turns_in_order():
-    chat = Conversation()
-    first, second = turn(cited=[1], question="a?"), turn(cited=[2], question="b?")
-    chat.add(first)
-    chat.add(second)
-    assert chat.turns == [first, second]
-    chat.clear()
-    assert chat.turns == []
 
 
 # --- multi-turn extractive chat over the seed index -----------------------------------------
@@ -180,9 +170,7 @@ def assert_turn_consistent(answer: Answer) -> None:
 
 @pytest.mark.slow
 def test_follow_up_about_it_answers_from_marconi(answerer, first):
-    conversation = Conversation()
-    conversation.add(first)
-    second = answerer.answer(FOLLOW_UP, history=conversation.turns)
+    second = answerer.answer(FOLLOW_UP, history=[first])
     assert second.sources[0].title == MARCONI
     assert "34.4" in second.answer
     assert MARCONI in second.standalone_query and second.standalone_query.startswith(FOLLOW_UP)

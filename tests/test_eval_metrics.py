@@ -106,6 +106,11 @@ def test_keyword_recall():
     assert m.keyword_hits(text, ["TOKEN   HIT"]) == ["TOKEN   HIT"]  # whitespace-insensitive
     assert m.keyword_recall(text, ["617 ms"]) == 0.0
     assert m.keyword_recall(text, []) is None
+    # Whole words and whole numbers only; acronyms keep their case.
+    assert m.keyword_hits("up to 134.45 points", ["34.4"]) == []
+    assert m.keyword_hits("it hits the cache", ["hit"]) == []
+    assert m.keyword_hits("trained in fp4 precision", ["FP4"]) == []
+    assert m.keyword_hits("trained in FP4 precision", ["FP4"]) == ["FP4"]
 
 
 # --- abstention ---------------------------------------------------------------------------------
