@@ -34,9 +34,31 @@ Batch = Annotated[Path | None, typer.Option(
 
 
 def load_settings(data_dir: Path | None, **overrides: Any) -> Settings:
-    settings = Settings().with_data_dir(data_dir)
+    from pydantic import ValidationError
+
+    try:
+        settings = Settings().with_data_dir(data_dir)
+    except ValidationError as e:
+        fail(settings_error(e))
     clean = {k: v for k, v in overrides.items() if v is not None}
     return settings.model_copy(update=clean) if clean else settings
+
+
+def settings_error(error: Any) -> str:
+    """A pydantic ValidationError of Settings as one line naming the variables."""
+    fields = Settings.model_fields
+    problems = []
+    for err in error.errors():
+        name = str(err["loc"][0]) if err.get("loc") else "?"
+        field = fields.get(name)
+        alias = getattr(field, "validation_alias", None) if field else None
+        choices = getattr(alias, "choices", None)
+        variable = str(choices[0]) if choices else f"ASSISTANT_{name.upper()}"
+        got = err.get("input")
+        shown = "" if field is not None and "secret" in str(field.annotation).lower() \
+            else f" (got {str(got)[:40]!r})"
+        problems.append(f"{variable}: {err['msg']}{shown}")
+    return "invalid setting: " + "; ".join(problems) + ". Fix the environment or .env."
 
 
 # C0 controls but tab and newline, DEL and C1 controls: corpus text (titles, abstracts, file

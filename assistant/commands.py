@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -165,7 +166,10 @@ def ui(
         help="Interface to bind (default 127.0.0.1: only this machine).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 7860).")] = None,
     auth: Annotated[str | None, typer.Option(
-        envvar="ASSISTANT_UI_AUTH", help="Require a login, as user:password.")] = None,
+        envvar="ASSISTANT_UI_AUTH",
+        help="Require a login, as user:password. On the command line the password is "
+        "visible to every user of the machine (ps, /proc): prefer the environment variable "
+        "ASSISTANT_UI_AUTH (or .env).")] = None,
     share: Annotated[bool, typer.Option(
         help="Ask Gradio for a public share link (off by default).")] = False,
     data_dir: DataDir = None,
@@ -176,6 +180,10 @@ def ui(
     from ui.app import ensure_index, launch, parse_auth
 
     services = _services(data_dir)
+    if auth and os.environ.get("ASSISTANT_UI_AUTH") != auth:
+        say("note: --auth puts the password in the process list (ps); set "
+            "ASSISTANT_UI_AUTH=user:password in the environment or .env instead.",
+            fg="yellow", err=True)
     # Held as a SecretStr (like Settings.ui_auth) so the password never shows in a repr.
     login = SecretStr(auth) if auth else services.settings.ui_auth
     try:

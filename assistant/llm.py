@@ -38,13 +38,38 @@ class Generation:
 
 
 def display_url(url: str) -> str:
-    """`url` for messages: without credentials (user:key@) or a query (?api-key=...)."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc and not parts.query:
-        return url
-    host = parts.hostname or ""
-    netloc = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
+    """`url` for messages: without credentials (user:key@) or a query (?api-key=...).
+
+    Never raises: a URL urlsplit rejects ("http://[bad") is shown cut at '@' and '?'.
+    """
+    try:
+        parts = urlsplit(url)
+        if "@" not in parts.netloc and not parts.query:
+            return url
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        scheme, sep, rest = url.partition("://")
+        rest = rest.split("?", 1)[0].rsplit("@", 1)[-1]
+        return f"{scheme}{sep}{rest}" if sep else url.split("?", 1)[0].rsplit("@", 1)[-1]
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def check_url(url: str, variable: str) -> str:
+    """`url` if it is an http(s) URL with a host; LLMError naming `variable` otherwise."""
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 — raises on a port that is not a number
+    except ValueError as e:
+        ok, why = False, str(e)
+    else:
+        why = "expected http(s)://host[:port]/path"
+    if not ok:
+        raise LLMError(f"{variable} is not a valid URL: {display_url(url)!r} ({why}). "
+                       "Example: http://127.0.0.1:11434/v1", "config")
+    return url
 
 
 def _retry_after(error: Exception) -> float | None:
@@ -68,13 +93,18 @@ class LLM:
         self.model = settings.llm_model
         self._llm = None
 
+    def _checked_url(self) -> str:
+        if self.settings.llm_base_url:
+            check_url(self.base_url, "OPENAI_BASE_URL")
+        return self.base_url
+
     def _client(self):
         if self._llm is None:
             from llama_index.llms.openai_like import OpenAILike
 
             key = self.settings.llm_api_key
             self._llm = OpenAILike(
-                model=self.model, api_base=self.base_url,
+                model=self.model, api_base=self._checked_url(),
                 # Local servers accept any key; the openai client insists on one.
                 api_key=key.get_secret_value() if key else "no-key",
                 is_chat_model=True, context_window=32768,
@@ -94,8 +124,9 @@ class LLM:
         t0 = time.perf_counter()
         for attempt in range(self.settings.llm_max_retries + 1):
             gen.attempts = attempt + 1
+            client = self._client()  # a malformed URL: LLMError, not a retry
             try:
-                for response in self._client().stream_chat(chat):
+                for response in client.stream_chat(chat):
                     counts = response.additional_kwargs or {}
                     if counts.get("total_tokens"):
                         gen.usage = Usage(
@@ -191,19 +222,38 @@ class EmbeddingClient:
         key = settings.llm_api_key
         self.model = settings.embed_model
         self.base_url = settings.embed_base_url or settings.llm_base_url or OPENAI_URL
+        check_url(self.base_url, "ASSISTANT_EMBED_BASE_URL" if settings.embed_base_url
+                  else "OPENAI_BASE_URL")
         self._client = openai.OpenAI(
             base_url=self.base_url, api_key=key.get_secret_value() if key else "no-key",
             timeout=settings.llm_timeout_s, max_retries=settings.llm_max_retries,
         )
 
     def embed(self, texts: list[str]) -> list[list[float]]:
+        where = f"The embeddings endpoint {display_url(self.base_url)}"
         try:
             response = self._client.embeddings.create(model=self.model, input=texts)
         except openai.APIError as error:
             status = getattr(error, "status_code", None)
             raise LLMError(
-                f"The embeddings endpoint {display_url(self.base_url)} failed"
-                f"{f' with HTTP {status}' if status else ''} for model '{self.model}'. "
-                "Check ASSISTANT_EMBED_BASE_URL and ASSISTANT_EMBED_MODEL.", "embeddings"
-            ) from None
-        return [d.embedding for d in sorted(response.data, key=lambda d: d.index)]
+                f"{where} failed{f' with HTTP {status}' if status else ''} for model "
+                f"'{self.model}'. Check ASSISTANT_EMBED_BASE_URL and ASSISTANT_EMBED_MODEL.",
+                "embeddings") from None
+        except httpx.HTTPError as error:  # a URL httpx rejects
+            raise LLMError(f"{where} could not be used ({type(error).__name__}). Check "
+                           "ASSISTANT_EMBED_BASE_URL.", "embeddings") from None
+        except (AttributeError, TypeError, ValueError, KeyError):
+            # A server answering 200 with something else (an HTML page: a wrong path or a
+            # proxy's login page): the client gets a str where it expects an object.
+            response = None
+        try:
+            rows = [list(map(float, d.embedding))
+                    for d in sorted(response.data, key=lambda d: d.index)]
+        except (AttributeError, TypeError, ValueError):
+            rows = []
+        if len(rows) != len(texts) or not all(rows):
+            raise LLMError(
+                f"{where} answered, but not with embeddings (an HTML page or another API?). "
+                "ASSISTANT_EMBED_BASE_URL should be the OpenAI-compatible base URL, "
+                "usually ending in /v1.", "embeddings")
+        return rows

@@ -556,3 +556,136 @@ def test_streamed_reader_does_not_hold_the_file(tmp_path):
     assert sum(read) < 64 * 1024 < path.stat().st_size // 40
     assert sum(1 for _ in stream) == 19_999
     assert sum(read) == path.stat().st_size
+
+
+# --- 7. bad settings and replies: one line, never a traceback ---------------------------
+
+
+@pytest.fixture
+def raw_cli(monkeypatch, tmp_path):
+    """invoke(*args, **env) -> click Result: the real CLI, hermetic environment."""
+    from typer.testing import CliRunner
+
+    from assistant import commands  # noqa: F401  (registers ask/chat/ui)
+    from assistant.cli import app
+
+    for name in list(os.environ):
+        if name.startswith(("ASSISTANT_", "OPENAI_")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's
+
+    def invoke(*args, **env: str):
+        return CliRunner().invoke(app, [str(a) for a in args], env=env)
+
+    return invoke
+
+
+def one_line_error(result, needle: str) -> str:
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), \
+        repr(result.exception)
+    out = result.output.strip()
+    assert "Traceback" not in out and len(out.splitlines()) == 1, out
+    assert out.startswith("error: ") and needle in out, out
+    return out
+
+
+def test_chunk_overlap_not_below_size_is_refused_before_writing(raw_cli, tmp_path,
+                                                                small_corpus):
+    data = tmp_path / "data"
+    result = raw_cli("ingest", small_corpus, "-q", "--data-dir", data,
+                     ASSISTANT_CHUNK_SIZE="64", ASSISTANT_CHUNK_OVERLAP="100")
+    one_line_error(result, "ASSISTANT_CHUNK_OVERLAP (100) must be smaller than "
+                           "ASSISTANT_CHUNK_SIZE (64)")
+    assert not (data / "manifest.json").exists() and not list(data.glob("gen-*"))
+    invalid = raw_cli("ingest", small_corpus, "-q", "--data-dir", data,
+                      ASSISTANT_CHUNK_SIZE="ten")
+    one_line_error(invalid, "ASSISTANT_CHUNK_SIZE")
+    assert "'ten'" in invalid.output
+
+
+def test_malformed_openai_base_url_is_one_line(raw_cli, tmp_path, small_corpus,
+                                               make_settings, embedder):
+    from assistant.index import ingest
+    from ui.app import build_app, endpoint_status
+
+    settings = make_settings(tmp_path / "data")
+    ingest(settings, [small_corpus], embedder, progress=False)
+    bad = "http://[bad"
+    for args in (["ask", "How do drones spot coral bleaching?", "--mode", "llm"],
+                 ["ask", "How do drones spot coral bleaching?", "--mode", "llm", "--json"]):
+        result = raw_cli(*args, "--data-dir", settings.data_dir, OPENAI_BASE_URL=bad)
+        assert "Traceback" not in result.output and result.exception is None or \
+            isinstance(result.exception, SystemExit), repr(result.exception)
+        assert "OPENAI_BASE_URL is not a valid URL" in result.output, result.output
+    # The UI builds and says so instead of failing to start.
+    ui_settings = make_settings(tmp_path / "data", llm_base_url=bad)
+    assert "&#91;bad" in endpoint_status(ui_settings)
+    build_app(ui_settings, object()).close()
+
+
+class HtmlHandler(__import__("http.server").server.BaseHTTPRequestHandler):
+    def _html(self):
+        body = b"<!doctype html><html><body><h1>Welcome to nginx!</h1></body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _html
+
+    def log_message(self, *args):
+        pass
+
+
+def test_embeddings_endpoint_answering_html_is_one_line(raw_cli, tmp_path, small_corpus):
+    from http.server import ThreadingHTTPServer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), HtmlHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        data = tmp_path / "data"
+        result = raw_cli("ingest", small_corpus, "-q", "--data-dir", data,
+                         ASSISTANT_EMBED_BACKEND="openai",
+                         ASSISTANT_EMBED_BASE_URL=f"http://127.0.0.1:{server.server_port}/v1",
+                         ASSISTANT_LLM_MAX_RETRIES="0")
+        one_line_error(result, "answered, but not with embeddings")
+        assert not (data / "manifest.json").exists()
+        malformed = raw_cli("ingest", small_corpus, "-q", "--data-dir", data,
+                            ASSISTANT_EMBED_BACKEND="openai",
+                            ASSISTANT_EMBED_BASE_URL="http://[bad")
+        one_line_error(malformed, "ASSISTANT_EMBED_BASE_URL is not a valid URL")
+    finally:
+        server.shutdown()
+
+
+def test_auth_on_the_command_line_is_discouraged(raw_cli):
+    helped = raw_cli("ui", "--help")
+    assert helped.exit_code == 0
+    text = " ".join(helped.output.split())
+    assert "ASSISTANT_UI_AUTH" in text and "ps" in text
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert "prefer `ASSISTANT_UI_AUTH`" in readme
+
+
+def test_exports_and_their_cached_copies_are_private(ui_settings):
+    app = App(ui_settings)
+    try:
+        c = client(app.url + "/")
+        out = c.predict("q?", 6, "extractive", 0.1, api_name="/ask")
+        assert out[3]  # the export file, downloaded by gradio_client
+        status, _, body = app.raw("GET", "/config")
+        cached = [comp["props"]["value"]["path"]
+                  for comp in json.loads(body)["components"]
+                  if comp.get("type") == "downloadbutton"]
+        assert cached and os.path.exists(cached[0])
+        for path in cached:
+            assert os.stat(path).st_mode & 0o077 == 0, oct(os.stat(path).st_mode)
+        exports = list(Path(tempfile.gettempdir()).glob("paper-assistant-export-*/*.md"))
+        mine = [p for p in exports if p.stat().st_uid == os.getuid()]
+        assert mine and all(p.stat().st_mode & 0o077 == 0 for p in mine
+                            if time.time() - p.stat().st_mtime < 60)
+    finally:
+        app.close()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -106,15 +107,23 @@ def ensure_index(settings: Settings, services: Any,
 def _uses_openai(settings: Settings) -> bool:
     """Cost estimates only make sense on OpenAI's own endpoint."""
     url = settings.llm_base_url
-    return url is None or (urlsplit(url).hostname or "").endswith("api.openai.com")
+    try:
+        return url is None or (urlsplit(url).hostname or "").endswith("api.openai.com")
+    except ValueError:  # a malformed URL ("http://[bad"): not OpenAI's; answers say why
+        return False
 
 
 def _public_url(url: str) -> str:
     """An endpoint URL without credentials or query string (it is shown on the page)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    from assistant.llm import display_url
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+    except ValueError:
+        return display_url(url)
     return f"{parts.scheme}://{host}{parts.path}" if parts.scheme else url.split("?")[0]
 
 
@@ -208,8 +217,11 @@ class ChatUI:
                     old.unlink()
         path = self.export_dir / (f"conversation-{stamp:%Y%m%d-%H%M%S}-"
                                   f"{uuid.uuid4().hex[:6]}.md")
-        path.write_text(render.export_markdown(answers, now=stamp, priced=self.priced),
-                        encoding="utf-8")
+        # Owner-only (0600): Gradio's cached copy keeps the mode (shutil.copy2), and its
+        # cache folder under /tmp is readable by every user of the machine.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(render.export_markdown(answers, now=stamp, priced=self.priced))
         return str(path)
 
     def ask(self, question: str, answers: list[Answer] | None, k: float | None,
