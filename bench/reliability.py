@@ -9,29 +9,41 @@
 - fuzz: the hypothesis properties of tests/test_fuzz.py run in process (--fuzz-examples
   cases each): cases run, properties failed;
 - injection: the attack checks of tests/test_injection.py: cases caught / total.
+- ingest_memory (issue 17): peak RSS of `assistant ingest` against the input's size, for a
+  generated --ingest-mb MB JSON Lines file of identical records (target: < 600 MB at
+  200 MB; it was 2.38 GB) and for one 50 MB single-line record (skipped unread);
+- oversized_questions (issue 17): `assistant ui` serving a small index while four 3 MB
+  questions are posted to it: the latency of a normal question asked meanwhile (target
+  < 2 s; it was 455 s), what the big ones got, the server's RSS before and after.
 
 The scenarios are the tests' own code (tests/test_crash_safety.py, test_lock.py,
 test_fuzz.py, test_injection.py), so the figures and the tests measure the same thing.
 
 Usage: .venv/bin/python bench/reliability.py [--kills 15] [--fuzz-examples 300]
-                                             [--skip kill,lock,fuzz,injection]
+            [--ingest-mb 200] [--skip kill,lock,fuzz,injection,ingest_memory,oversized_questions]
+
+Skipped steps keep their figures from the previous bench/results/reliability.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import json
 import os
+import socket
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import write  # noqa: E402
+from bench.common import BIN, RESULTS, ROOT, write  # noqa: E402
 
 N_PAPERS = 240
 
@@ -137,11 +149,170 @@ def injection_figures(root: Path, embedder) -> dict:
             "checks": [c.name for c in cases]}
 
 
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ASSISTANT_", "OPENAI_"))}
+    env.update(extra)
+    return env
+
+
+def _peak_rss_run(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Run cmd; (wall s, peak RSS MB of that one child, output)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                            cwd=ROOT)
+    out_chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: out_chunks.append(proc.stdout.read()))
+    reader.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    reader.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    out = b"".join(out_chunks).decode("utf-8", "replace")
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd} failed ({proc.returncode}): {out[-2000:]}")
+    return time.perf_counter() - t0, usage.ru_maxrss / 1024, out
+
+
+def ingest_memory_figures(root: Path, megabytes: int) -> dict:
+    record = json.dumps({
+        "title": "Identical Records for an Ingest Memory Benchmark",
+        "abstract": "We repeat one abstract many times so that the reader, not the embedder, "
+                    "dominates the run: the file is streamed a line at a time and every "
+                    "record after the first is a duplicate. " * 8,
+        "authors": "A. Author, B. Author", "categories": "cs.IR",
+    }) + "\n"
+    corpus = root / "identical.jsonl"
+    with corpus.open("w", encoding="utf-8") as fh:
+        for _ in range(megabytes * 1_000_000 // len(record) + 1):
+            fh.write(record)
+    size_mb = corpus.stat().st_size / 1e6
+    cmd = [str(BIN / "assistant"), "ingest", str(corpus), "-q", "--data-dir",
+           str(root / "data")]
+    wall, peak, out = _peak_rss_run(cmd, _clean_env())
+    corpus.unlink()
+    # Baseline: the same command on a one-record file (model, Chroma, imports).
+    small = root / "one.jsonl"
+    small.write_text(record, encoding="utf-8")
+    _, base, _ = _peak_rss_run([*cmd[:2], str(small), *cmd[3:-1], str(root / "data-one")],
+                               _clean_env())
+    # One 50 MB line (it used to run 15 min at 3.7 GB): skipped unread, the rest ingests.
+    line = root / "one-huge-line.jsonl"
+    with line.open("w", encoding="utf-8") as fh:
+        fh.write(record)
+        fh.write('{"title": "Huge", "abstract": "' + "word " * 10_000_000 + '"}\n')
+    huge_wall, huge_peak, huge_out = _peak_rss_run(
+        [*cmd[:2], str(line), *cmd[3:-1], str(root / "data-huge")], _clean_env())
+    line.unlink()
+    return {
+        "file_mb": round(size_mb, 1),
+        "records": megabytes * 1_000_000 // len(record) + 1,
+        "peak_rss_mb": round(peak),
+        "peak_rss_over_file_size": round(peak / size_mb, 2),
+        "peak_rss_one_record_mb": round(base),
+        "seconds": round(wall, 1),
+        "target_peak_rss_mb": 600,
+        "summary_lines": out.strip().splitlines()[:4],
+        "huge_line_mb": 50,
+        "huge_line_seconds": round(huge_wall, 1),
+        "huge_line_peak_rss_mb": round(huge_peak),
+        "huge_line_skipped": "over the limit" in huge_out,
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _rss_mb(pid: int, field: str = "VmRSS") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def oversized_question_figures(root: Path, embedder) -> dict:
+    import httpx
+    from gradio_client import Client
+
+    from assistant.index import ingest
+    from assistant.settings import Settings
+    from tests.conftest import SMALL_PAPERS
+
+    corpus = root / "small.jsonl"
+    corpus.write_text("".join(json.dumps(p) + "\n" for p in SMALL_PAPERS), encoding="utf-8")
+    data_dir = root / "data"
+    ingest(Settings(_env_file=None, data_dir=data_dir), [corpus], embedder, progress=False)
+    port = _free_port()
+    log = (root / "ui.log").open("wb")
+    server = subprocess.Popen(
+        [str(BIN / "assistant"), "ui", "--port", str(port), "--data-dir", str(data_dir)],
+        stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+        env=_clean_env(ASSISTANT_ANSWER_MODE="extractive"), start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url + "/config", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.5)
+        else:
+            raise RuntimeError(f"assistant ui did not start: {(root / 'ui.log').read_text()}")
+        client = Client(url + "/", verbose=False, analytics_enabled=False)
+        question = SMALL_PAPERS[0]["query"]
+        client.predict(question, 6, "extractive", 0.1, api_name="/ask")  # warm
+        rss_before = _rss_mb(server.pid)
+        big = json.dumps({"data": ["why " * 750_000, 6, "extractive", 0.1]}).encode()
+        statuses: list[int] = []
+        big_s: list[float] = []
+
+        def send_big() -> None:
+            t = time.perf_counter()
+            try:
+                r = httpx.post(url + "/gradio_api/call/ask", content=big, timeout=600,
+                               headers={"Content-Type": "application/json"})
+                statuses.append(r.status_code)
+            except httpx.HTTPError as e:
+                statuses.append(-1)
+                print("big question:", type(e).__name__, e)
+            big_s.append(time.perf_counter() - t)
+
+        threads = [threading.Thread(target=send_big) for _ in range(4)]
+        for t in threads:
+            t.start()
+        t0 = time.perf_counter()
+        answer = client.predict(question, 6, "extractive", 0.1, api_name="/ask")[4]
+        normal_s = time.perf_counter() - t0
+        for t in threads:
+            t.join()
+        return {
+            "big_question_mb": round(len(big) / 1e6, 1),
+            "big_questions": 4,
+            "big_question_statuses": statuses,
+            "big_question_seconds_max": round(max(big_s), 3),
+            "normal_question_seconds": round(normal_s, 3),
+            "normal_question_answered": bool(answer.get("citations")) and not answer["error"],
+            "target_normal_question_s": 2.0,
+            "server_rss_mb_before": round(rss_before),
+            "server_rss_mb_after": round(_rss_mb(server.pid)),
+            "server_peak_rss_mb": round(_rss_mb(server.pid, "VmHWM")),
+        }
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+        log.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--kills", type=int, default=15)
     ap.add_argument("--fuzz-examples", type=int, default=300)
-    ap.add_argument("--skip", default="", help="comma-separated: kill,lock,fuzz,injection")
+    ap.add_argument("--ingest-mb", type=int, default=200,
+                    help="size of the generated JSON Lines file for ingest_memory")
+    ap.add_argument("--skip", default="", help="comma-separated: kill,lock,fuzz,injection,"
+                    "ingest_memory,oversized_questions")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
 
@@ -156,7 +327,9 @@ def main() -> None:
         steps = [("kill", lambda d: kill_figures(d, embedder, args.kills)),
                  ("lock", lambda d: lock_figures(d, embedder)),
                  ("fuzz", lambda d: fuzz_figures(d, embedder, args.fuzz_examples)),
-                 ("injection", lambda d: injection_figures(d, embedder))]
+                 ("injection", lambda d: injection_figures(d, embedder)),
+                 ("ingest_memory", lambda d: ingest_memory_figures(d, args.ingest_mb)),
+                 ("oversized_questions", lambda d: oversized_question_figures(d, embedder))]
         for name, step in steps:
             if name in skip:
                 continue
@@ -168,6 +341,12 @@ def main() -> None:
             out[name].setdefault("seconds", round(time.perf_counter() - t0, 1))
             print(json.dumps(out[name], indent=1), flush=True)
 
+    previous_path = RESULTS / "reliability.json"
+    if previous_path.exists():
+        previous = json.loads(previous_path.read_text())
+        for name in skip:
+            if name in previous and name not in out:
+                out[name] = previous[name]  # not re-measured this run
     summary = {}
     if "kill" in out:
         summary["kills_survived"] = f"{out['kill']['kills_survived']}/{out['kill']['kills']}"
@@ -180,6 +359,15 @@ def main() -> None:
     if "injection" in out:
         summary["injection_cases_caught"] = (f"{out['injection']['caught']}/"
                                              f"{out['injection']['cases']}")
+    if "ingest_memory" in out:
+        m = out["ingest_memory"]
+        summary["ingest_peak_rss"] = (f"{m['peak_rss_mb']} MB for a {m['file_mb']:.0f} MB "
+                                      f"JSONL (target < {m['target_peak_rss_mb']} MB)")
+    if "oversized_questions" in out:
+        q = out["oversized_questions"]
+        summary["question_under_4x3mb"] = (f"{q['normal_question_seconds']} s "
+                                           f"(target < {q['target_normal_question_s']:g} s), "
+                                           f"big ones got {q['big_question_statuses']}")
     print("\n" + "\n".join(f"{k:>24}: {v}" for k, v in summary.items()))
     write("reliability", {"summary": summary, **out})
 
