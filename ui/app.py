@@ -234,9 +234,11 @@ class ChatUI:
         if len(raw) > limit:
             # The textbox stops typing at the limit; this is for API callers. Checked before
             # the whitespace is collapsed, so a megabyte of spaces costs nothing either.
-            final = self.failed(raw[:80] + "…", f"The question is {len(raw):,} characters "
-                                f"long; the limit is {limit:,}. Shorten it and ask again.",
-                                mode if mode in MODES else None, [], t0)
+            # Worded as the answer pipeline's own check (assistant/answer.py), which
+            # CLI and API callers get.
+            final = self.failed(raw[:80] + "…", f"The question is too long ({len(raw):,} "
+                                f"characters; the limit is {limit:,}). Shorten it to the "
+                                "question itself.", mode if mode in MODES else None, [], t0)
             answers = [*answers, final]
             yield (self.chat(answers), answers, render.source_cards_html(final), gr.skip(),
                    gr.skip(), final.to_json_dict())
