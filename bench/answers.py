@@ -1,7 +1,7 @@
 """Answer figures (issue: answers with checked citations).
 
 - extractive answer latency p50/p95, warm, in process, over the golden questions (the
-  `question` field of evals/datasets/golden.jsonl, one warm-up first), with the per-stage
+  `question` field of evals/datasets/dev.jsonl, one warm-up first), with the per-stage
   p50/p95 of Answer.timings_ms;
 - cold start of `assistant ask --mode extractive --json` and of `assistant search --json`
   (fresh processes, 5 runs each);

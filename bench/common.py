@@ -52,7 +52,7 @@ def write(name: str, data: dict) -> Path:
     return path
 
 
-def golden(path: Path = ROOT / "evals" / "datasets" / "golden.jsonl") -> list[dict]:
+def golden(path: Path = ROOT / "evals" / "datasets" / "dev.jsonl") -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 

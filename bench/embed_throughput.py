@@ -9,7 +9,7 @@ backends (order reversed every other run) and the figures kept are each backend'
 because other processes may share the CPU. Also reported:
 
 * cosine of every ONNX vector to the PyTorch vector of the same text (chunks and queries);
-* dense-only retrieval quality on evals/datasets/golden.jsonl over all chunks: recall@5/@10
+* dense-only retrieval quality on evals/datasets/dev.jsonl over all chunks: recall@5/@10
   per backend, and mixed (index built by PyTorch, queries embedded by ONNX and back), since
   both backends share one manifest name;
 * cold start: a fresh ``python`` that imports, builds the embedder through ``make_embedder``
@@ -103,7 +103,7 @@ def recall(chunk_vecs: np.ndarray, chunk_papers: list[str], query_vecs: np.ndarr
 
 def golden(titles: dict[str, str]) -> tuple[list[str], list[set[str]]]:
     questions, golds = [], []
-    for line in (ROOT / "evals" / "datasets" / "golden.jsonl").read_text().splitlines():
+    for line in (ROOT / "evals" / "datasets" / "dev.jsonl").read_text().splitlines():
         row = json.loads(line)
         ids = {titles.get(normalise(t).casefold()) for t in row["gold_titles"]} - {None}
         if ids:

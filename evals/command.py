@@ -207,7 +207,7 @@ def eval_command(
             typer.secho(f"Regression gate passed ({outcome.gate.reference}).", fg="green")
         else:
             typer.secho(f"Regression gate FAILED ({outcome.gate.reference}, tolerance "
-                        f"{outcome.gate.tolerance:g}):", fg="red", err=True)
+                        f"{outcome.gate.tolerance}):", fg="red", err=True)
             for f in outcome.gate.failures:
                 typer.secho(f"  {f}", fg="red", err=True)
             raise typer.Exit(1)

@@ -319,7 +319,7 @@ def render_markdown(outcome, chart_name: str | None) -> str:
     if outcome.gate is not None:
         g = outcome.gate
         out += ["## Regression gate", "",
-                f"Compared with the {g.reference}, tolerance {g.tolerance:g}: "
+                f"Compared with the {g.reference}, tolerance {_tol(g.tolerance)}: "
                 + ("**passed**." if g.passed else "**failed**:"), ""]
         out += [f"- {f}" for f in g.failures]
         out += [""]
@@ -413,3 +413,9 @@ def splits_markdown(result) -> str:
                   "passed" if result.gate.passed else
                   "FAILED:\n" + "\n".join(f"- {f}" for f in result.gate.failures)]
     return "\n".join(parts) + "\n"
+
+
+def _tol(tolerance) -> str:
+    if isinstance(tolerance, dict):
+        return ", ".join(f"{k} {v:g}" for k, v in tolerance.items())
+    return f"{tolerance:g}"

@@ -324,6 +324,8 @@ def gate(run: EvalRun, baseline: dict[str, Any]) -> GateResult:
     is compared with the same subset.
     """
     tolerance = baseline.get("tolerance", DEFAULT_TOLERANCE)
+    if "splits" in baseline:  # a split baseline: a single run is compared with its test part
+        baseline = baseline["splits"].get(HEADLINE_SPLIT, {})
     mine = run.rows_of(OURS)
     if not mine:
         return GateResult(["no answers of 'ours' to check"], "nothing", tolerance)
@@ -561,7 +563,9 @@ def execute_splits(services, splits: dict[str, list[dict[str, Any]]], options: E
         refs = []
         tolerance = baseline.get("tolerance", DEFAULT_TOLERANCE)
         for name in GATED_SPLITS:
-            section = (baseline.get("splits") or {}).get(name)
+            # A flat baseline (one run's figures) stands for the test split.
+            section = ((baseline.get("splits") or {}).get(name) if "splits" in baseline
+                       else baseline if name == HEADLINE_SPLIT else None)
             if name not in outcomes or section is None:
                 continue
             g = gate(outcomes[name].run, section | {"tolerance": tolerance})

@@ -38,7 +38,7 @@ from tests.test_ui_e2e import client, serve, text
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-GOLDEN = ROOT / "evals" / "datasets" / "golden.jsonl"
+GOLDEN = ROOT / "evals" / "datasets" / "dev.jsonl"
 FOLLOW_UP = "What does the second paper propose?"
 FRESH_QUESTION = "Which optimizers reduce memory use when training large language models?"
 LLM_TIMEOUT_S = 2.0
