@@ -493,13 +493,18 @@ def _ingest_locked(settings, files, embedder, report, rebuild, prune, progress, 
             chroma=chroma_location(settings),
         )
         report.rebuilt = current is not None
+        if current is None:
+            # First build: in place, resumable batch by batch. Written first, so a run
+            # killed before its first batch leaves a collection the next run knows.
+            target.write(data_dir)
     else:
         target = current
     index = Index(settings, target)
+    if target is not current and current is not None:
+        _continue_version(index.catalog, gen_dir(data_dir, current.generation))
     try:
         try:
-            _sync(index, files, embedder, report, prune or rebuild, progress, on_progress,
-                  first_build=current is None)
+            _sync(index, files, embedder, report, prune or rebuild, progress, on_progress)
         except BaseException:
             if target is not current and current is not None:
                 # A failed rebuild: the old generation keeps serving, the new one goes.
@@ -519,6 +524,25 @@ def _ingest_locked(settings, files, embedder, report, rebuild, prune, progress, 
             target.write(data_dir)  # a new stamp: running readers reload the vectors
     finally:
         index.close()
+
+
+def _continue_version(catalog: Catalog, previous_dir: Path) -> None:
+    """A rebuilt catalog counts on from the previous generation's version, so anything a
+    reader caches by catalog version (keyword index, vocabularies) never takes the new
+    generation for the old one."""
+    try:
+        old = Catalog(previous_dir / "catalog.sqlite", readonly=True)
+    except Exception:  # noqa: BLE001 — no previous catalog to follow
+        return
+    try:
+        floor = old.version + 1
+    except Exception:  # noqa: BLE001
+        return
+    finally:
+        old.close()
+    with catalog.db:
+        catalog.db.execute("UPDATE meta SET value = MAX(CAST(value AS INTEGER), ?) "
+                           "WHERE key='version'", (floor,))
 
 
 class _Batch:
@@ -541,8 +565,7 @@ class _Batch:
 
 
 def _sync(index: Index, files: list[Path], embedder: Embedder, report: IngestReport,
-          prune: bool, progress: bool, on_progress: Progress | None, *,
-          first_build: bool = False) -> None:
+          prune: bool, progress: bool, on_progress: Progress | None) -> None:
     from tqdm import tqdm
 
     catalog = index.catalog
@@ -568,8 +591,6 @@ def _sync(index: Index, files: list[Path], embedder: Embedder, report: IngestRep
     def flush() -> None:
         nonlocal batch
         if batch.papers:
-            if first_build and not (index.settings.data_dir / MANIFEST).exists():
-                index.manifest.write(index.settings.data_dir)  # resumable batch by batch
             if embedder.dim != index.manifest.dim:
                 raise EmbeddingMismatch(index.manifest.embed_model, index.manifest.dim,
                                         embedder.name, embedder.dim)

@@ -418,6 +418,7 @@ def test_running_services_survive_rebuild_and_see_new_papers(tmp_path, small_cor
     before = services.answerer.answer(paper["query"], mode="extractive")
     assert not before.error
     generation = services.index.stats()["generation"]
+    version = services.index.catalog.version
 
     run_cli("ingest", str(small_corpus), "--rebuild", "-q", data_dir=settings.data_dir)
     # The same objects keep answering, now from the new generation.
@@ -426,6 +427,8 @@ def test_running_services_survive_rebuild_and_see_new_papers(tmp_path, small_cor
     after = services.answerer.answer(paper["query"], mode="extractive")
     assert not after.error and after.sources, after.error
     assert services.index.stats()["generation"] == generation + 1
+    # Versions count on across generations: caches keyed by version see the change.
+    assert services.index.catalog.version > version
     assert not (settings.data_dir / f"gen-{generation}").exists()  # the old one was dropped
 
     # A normal ingest in another process adds a paper: found by a dense-only query.
