@@ -220,8 +220,8 @@ def cli(monkeypatch, embedder):
 def test_cli_help():
     result = CliRunner().invoke(app, ["eval", "--help"], terminal_width=120)
     assert result.exit_code == 0
-    for opt in ("--mode", "--dataset", "--split", "--baselines", "--external", "--limit", "--questions",
-                "--judge",
+    for opt in ("--mode", "--dataset", "--split", "--baselines", "--external", "--limit",
+                "--questions", "--judge",
                 "--generate", "--out", "--fail-under", "--report-dir", "-k", "--data-dir"):
         assert opt in result.output
 
