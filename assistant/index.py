@@ -398,6 +398,8 @@ class IngestReport:
         return "\n".join(lines)
 
 
+# on_progress(papers embedded, papers to embed) after each batch; the total is an estimate
+# (from the bytes left to read) until the last call, where it is exact.
 Progress = Callable[[int, int], None]
 
 
@@ -583,6 +585,7 @@ def _sync(index: Index, files: list[Path], embedder: Embedder, report: IngestRep
     bar = tqdm(total=total_bytes, unit="B", unit_scale=True, desc="Ingesting",
                disable=not progress)
     read = [0]
+    embedded = [0]
 
     def seen_bytes(n: int) -> None:
         read[0] += n
@@ -596,8 +599,12 @@ def _sync(index: Index, files: list[Path], embedder: Embedder, report: IngestRep
                                         embedder.name, embedder.dim)
             _write_batch(index, batch, embedder)
             report.chunks_embedded += len(batch.chunks)
+            embedded[0] += len(batch.papers)
             if on_progress:
-                on_progress(read[0], total_bytes)
+                # (papers embedded, papers to embed): the total is estimated from the
+                # bytes still to read (streamed: unknown until the end, then exact).
+                rest = (total_bytes - read[0]) * embedded[0] / max(1, read[0])
+                on_progress(embedded[0], embedded[0] + round(rest))
         batch = _Batch(batch.max_chunks, batch.max_bytes)
 
     for item in iter_corpus(files, seen_bytes):
@@ -639,6 +646,8 @@ def _sync(index: Index, files: list[Path], embedder: Embedder, report: IngestRep
             flush()
     flush()
     bar.close()
+    if on_progress and embedded[0]:
+        on_progress(embedded[0], embedded[0])
     catalog.update_sources(unchanged)
     if extra_sources:
         # Files a paper also came from (its duplicates): merged into the stored sources.
