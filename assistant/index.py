@@ -150,9 +150,12 @@ def forget_cached_chroma(settings: Settings, stamp: object) -> None:
         if _chroma_stamps.get(path) == stamp:
             return
         _chroma_stamps[path] = stamp
-        with SharedSystemClient._refcount_lock:
-            SharedSystemClient._identifier_to_system.pop(path, None)
-            SharedSystemClient._identifier_to_refcount.pop(path, None)
+        try:  # chromadb internals (pinned to 1.5.x): if they move, readers just stay stale
+            with SharedSystemClient._refcount_lock:
+                SharedSystemClient._identifier_to_system.pop(path, None)
+                SharedSystemClient._identifier_to_refcount.pop(path, None)
+        except AttributeError:
+            pass
 
 
 def chroma_location(settings: Settings) -> str:
