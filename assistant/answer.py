@@ -101,6 +101,15 @@ class Answerer:
             resolved = self._condense(question, history, resolved, timings)
         timings["condense_ms"] = _ms(t)
 
+        if resolved.dangling:
+            reason = "there is no earlier answer in this chat for it to refer to"
+            text = ("There is nothing to follow up on yet: this chat has no earlier answer. "
+                    "Ask the question on its own (name the paper or the topic).")
+            yield Event("token", text)
+            yield Event("answer", Answer(answer=text, abstained=True, abstain_reason=reason,
+                                         **base))
+            return
+
         t = time.perf_counter()
         k = k or self.settings.top_k
         hidden = frozenset(exclude) | frozenset(resolved.beyond)

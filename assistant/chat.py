@@ -73,6 +73,8 @@ class Resolved:
     # Papers the question looks beyond ("is there another paper that ..."): left out of the
     # search, so the answer is about other papers (or abstains when there are none).
     beyond: list[str] = field(default_factory=list)
+    # Refers to an earlier answer ("the second paper", "[2]") when there is none.
+    dangling: bool = False
 
 
 def _previous_papers(prev: Answer) -> list[tuple[int, str, str]]:
@@ -131,7 +133,8 @@ def resolve(question: str, history: list[Answer]) -> Resolved:
       mid-chat; a short question with no subject ("and the dataset?") continues the topic.
     """
     if not history:
-        return Resolved(query=question)
+        positional = _ORDINAL_REF.search(question) or _LAST_REF.search(question)
+        return Resolved(query=question, dangling=bool(positional))
     prev = history[-1]
     candidates = _previous_papers(prev)
     explicit = _explicit(question, prev, candidates)

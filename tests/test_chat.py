@@ -220,3 +220,16 @@ def test_later_version_follow_up_answers_with_the_later_paper(answerer):
     assert later.sources[0].title.startswith("ZeRO-Infinity"), [s.title for s in later.sources]
     assert later.citations[0].title.startswith("ZeRO-Infinity")
     assert_turn_consistent(later)
+
+
+def test_a_positional_reference_in_an_empty_chat_is_dangling():
+    assert resolve("What does the second paper propose?", []).dangling
+    assert resolve("and [2]?", []).dangling
+    assert not resolve("Which paper proposes ZeRO?", []).dangling
+
+
+@pytest.mark.slow
+def test_follow_up_in_an_empty_chat_says_there_is_nothing_to_follow(answerer):
+    answer = answerer.answer("What does the second paper propose?")
+    assert answer.abstained and answer.citations == []
+    assert "nothing to follow up" in answer.answer
