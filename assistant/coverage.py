@@ -9,6 +9,7 @@ gold paper hidden; `python -m evals.fit_abstention` refits them). The signals:
 - cover_top      how much of the question's *content* the top paper contains: the
                  idf-weighted share of its content terms found in the paper's title+abstract;
 - cover_best     the same, best of the first three papers (survey questions);
+- cover_rare     the same for the question's three most specific terms only;
 - unknown_info   terms no paper contains, weighted by how informative they are: a name
                  (SMoA, Sophia) counts fully, an everyday English word ("gist") hardly;
 - name_match     the question names a paper (its title, or the name before its colon);
@@ -31,7 +32,11 @@ from typing import Any
 
 from assistant.vocab import GENERIC, Vocabulary
 
-FEATURES = ("dense_top", "cover_top", "cover_best", "unknown_info", "name_match", "gap")
+FEATURES = ("dense_top", "cover_top", "cover_best", "cover_rare", "unknown_info", "name_match",
+            "gap", "numbers_missing", "sentence_top")
+# The model is fitted on the first ten papers a search returns, whatever depth is shown.
+HITS_CONSIDERED = 10
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)?")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-']*|\d+[A-Za-z][A-Za-z0-9\-]*")
 # Questions are capped upstream; this bounds the work here whatever a caller passes.
 MAX_WORDS = 200
@@ -115,8 +120,9 @@ def _cover(terms: list[_Term], paper_stems: set[str]) -> float:
 
 
 def features(question: str, hits, title_matches, vocab: Vocabulary,
-             hidden_texts: list[str] = ()) -> tuple[dict[str, float], list[str]]:
+             hidden_texts: list[str] = (), embedder=None) -> tuple[dict[str, float], list[str]]:
     """The signals for one question, and its unknown informative words."""
+    hits = hits[:HITS_CONSIDERED]
     hidden: dict[str, int] = {}
     for text in hidden_texts:  # chunks of hidden papers, as BM25 indexed them
         for s in set(vocab.keyword.terms(text)):
@@ -124,27 +130,51 @@ def features(question: str, hits, title_matches, vocab: Vocabulary,
     terms = _terms(question, vocab, hidden)
     stems_of = [set(vocab.keyword.terms(f"{h.title}\n{h.abstract}")) for h in hits[:3]]
     covers = [_cover(terms, s) for s in stems_of]
+    # The question's three most specific terms (highest idf, unknown ones included): a
+    # near-miss keeps the general words of the topic but loses these.
+    rare = sorted(terms, key=lambda t: -t.weight)[:3]
+    cover_rare = max((_cover(rare, s) for s in stems_of), default=0.0)
     unknown = [t for t in terms if not t.known]
     singleton = vocab.idf("") or 1.0
     feats = {
         "dense_top": max((h.dense_score or 0.0 for h in hits), default=0.0),
         "cover_top": covers[0] if covers else 0.0,
         "cover_best": max(covers, default=0.0),
+        "cover_rare": cover_rare,
         "unknown_info": min(3.0, sum(t.weight for t in unknown) / singleton),
         "name_match": 1.0 if title_matches else 0.0,
         "gap": (hits[0].score - hits[1].score) if len(hits) > 1 else (
             hits[0].score if hits else 0.0),
     }
+    # Figures the question states ("on 512 GPUs", "with 8 workers") that no top paper does.
+    numbers = set(_NUMBER.findall(question))
+    texts = " ".join(f"{h.title} {h.abstract}" for h in hits[:3])
+    feats["numbers_missing"] = (sum(1 for n in numbers if not re.search(
+        rf"(?<![\w.]){re.escape(n)}(?![\d])", texts)) / len(numbers)) if numbers else 0.0
+    feats["sentence_top"] = _best_sentence(question, hits, embedder, feats["dense_top"])
     informative = [t.word for t in unknown if t.weight / singleton >= 0.5]
     return feats, informative
 
 
+def _best_sentence(question: str, hits, embedder, fallback: float) -> float:
+    """Cosine of the question and the best single sentence of the top paper: a passage can
+    be close on the topic while no sentence says what was asked."""
+    if embedder is None or not hits:
+        return fallback
+    from assistant.citations import sentences
+
+    sents = sentences(hits[0].abstract)[:40] or [hits[0].abstract]
+    vectors = embedder.embed([question] + [f"{hits[0].title}: {s}" for s in sents])
+    return float((vectors[1:] @ vectors[0]).max())
+
+
 def assess(question: str, hits, title_matches, vocab: Vocabulary,
-           hidden_texts: list[str] = (), model: AbstentionModel | None = None) -> Coverage:
+           hidden_texts: list[str] = (), model: AbstentionModel | None = None,
+           embedder=None) -> Coverage:
     model = model or default_model()
     if not hits:
         return Coverage(False, 0.0, reason="no paper in the corpus matches the question at all")
-    feats, unknown = features(question, hits, title_matches, vocab, hidden_texts)
+    feats, unknown = features(question, hits, title_matches, vocab, hidden_texts, embedder)
     p = model.probability(feats)
     cov = Coverage(p >= model.threshold, round(p, 4), feats, unknown)
     cov.reason = explain(cov, hits)

@@ -106,7 +106,11 @@ class Retriever:
                 catalog = self.index.catalog
                 vocab = Vocabulary(self.index.keyword, lambda: (
                     f"{t} {x}" for _, _, t, x in catalog.chunk_rows()))
-                titles = TitleIndex(catalog.titles())
+                def abstract_of(pid: str) -> str:
+                    paper = catalog.papers([pid]).get(pid)
+                    return paper.abstract if paper else ""
+
+                titles = TitleIndex(catalog.titles(), abstract_of)
                 self._aux = (version, vocab, titles)
             return self._aux[1], self._aux[2]
 

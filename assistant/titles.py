@@ -40,7 +40,10 @@ class TitleMatch:
 
 
 class TitleIndex:
-    def __init__(self, titles: dict[str, str]) -> None:
+    def __init__(self, titles: dict[str, str], abstract_of=None) -> None:
+        # An acronym counts only when the paper itself defines it ("... (DPO)"): initials
+        # alone collide with everyday acronyms (GPU, LLM).
+        self._abstract_of = abstract_of
         english = english_counts()
         self._titles = [(pid, norm(t), t) for pid, t in titles.items() if norm(t)]
         self._names: list[tuple[str, str, str, bool]] = []
@@ -90,6 +93,9 @@ class TitleIndex:
             if f" {key} " in padded:
                 if everyday and not re.search(rf"(?<!\w){re.escape(name)}(?!\w)", question):
                     continue
+                # "ZeRO-Infinity" names another system than "ZeRO".
+                if re.search(rf"{re.escape(name)}-\w|\w-{re.escape(name)}", question, re.I):
+                    continue
                 add(pid, NAME, name)
             elif len(key) >= 8 and not everyday and fuzz.partial_ratio(key, nq) >= 92 \
                     and len(key) <= len(nq):
@@ -97,6 +103,11 @@ class TitleIndex:
         if not found and self._acronyms:
             upper = set(re.findall(r"\b[A-Z]{2,6}\b", question))
             for pid, acronym, name in self._acronyms:
-                if acronym in upper:
+                if acronym in upper and self._defines(pid, acronym):
                     add(pid, FUZZY, name)
         return sorted(found.values(), key=lambda m: (-m.strength, -len(m.matched)))
+
+    def _defines(self, pid: str, acronym: str) -> bool:
+        if self._abstract_of is None:
+            return True
+        return f"({acronym})" in (self._abstract_of(pid) or "")

@@ -44,19 +44,20 @@ def _features(services, question: str, exclude=frozenset()):
     r = retr.retrieve(question, k=10, exclude=frozenset(exclude))
     hidden = retr.texts_of(exclude) if exclude else []
     feats, _ = coverage.features(r.searched_for, r.hits, r.title_matches, retr.vocabulary,
-                                 hidden)
+                                 hidden, retr.embedder)
     return [feats[f] for f in coverage.FEATURES]
 
 
 def examples(services, rows, seed: int = 0):
-    """(features, covered, kind) for every training example."""
+    """(features, covered, kind[, question]) for every training example."""
     out = []
     answerer = services.answerer
     for row in rows:
         gold = [paper_id(t) for t in row["gold_titles"]]
-        out.append((_features(services, row["question"]), bool(gold), "dev"))
+        q = row["question"]
+        out.append((_features(services, q), bool(gold), "dev", q[:70]))
         if len(gold) == 1 and row["type"] in ("lookup", "detail"):
-            out.append((_features(services, row["question"], gold), False, "nearmiss"))
+            out.append((_features(services, q, gold), False, "nearmiss", q[:70]))
         if row["type"] == "switch":
             first = answerer.answer(row["question"])
             res = resolve(row["followup"], [first])

@@ -348,7 +348,8 @@ def baseline_payload(run: EvalRun, meta: dict[str, Any], tolerance: float = DEFA
     from evals.metrics import DETERMINISTIC_METRICS
 
     overall = run.summary[OURS]["overall"]
-    keep = ("answerable", "abstained", "valid_markers", "markers", "flagged", "statements")
+    keep = ("answerable", "abstained", "valid_markers", "markers", "flagged", "statements",
+            "stale_citation")
     payload: dict[str, Any] = {
         "_about": "Regression gate for `assistant eval --fail-under baseline`: our "
                   "deterministic metrics on the seed index; a drop by more than `tolerance` "
@@ -584,8 +585,9 @@ def check_comparable(baseline: dict[str, Any], mode: str, embedding: str) -> Non
     want_mode = baseline.get("mode")
     want_emb = baseline.get("embedding")
     if want_mode and want_mode != mode:
-        raise ValueError(f"the baseline was measured in {want_mode} mode, this run is {mode}: "
-                         "not comparable (pass --mode {want_mode} or write a new baseline)")
+        raise ValueError(f"the baseline was measured in {want_mode} mode, this run is in "
+                         f"{mode} mode: not comparable (pass --mode {want_mode} or write a "
+                         "new baseline)")
     if want_emb and want_emb != embedding:
         raise ValueError(f"the baseline was measured with {want_emb} vectors, this run uses "
                          f"{embedding}: not comparable (set ASSISTANT_EMBED_BACKEND / "

@@ -109,7 +109,7 @@ def test_report_files(outcome):
     assert "llm_api_key" not in meta["settings"] and "ui_auth" not in meta["settings"]
     assert meta["index_manifest"]["embed_model"].endswith("all-MiniLM-L6-v2")
     assert meta["type_counts"] == {t: 3 for t in ("lookup", "detail", "theme", "followup",
-                                                  "offcorpus")}
+                                                  "switch", "offcorpus")}
     assert "git_commit" in meta
 
 

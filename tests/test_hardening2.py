@@ -66,11 +66,17 @@ class TempSpool:
             for fd in os.listdir("/proc/self/fd"):
                 with contextlib.suppress(OSError):
                     target = os.readlink(f"/proc/self/fd/{fd}")
-                    if target.startswith(self.tmp + "/"):
+                    # Files open before the request (the session's index under /tmp) are
+                    # not what the request spooled.
+                    if target.startswith(self.tmp + "/") and target not in self._before:
                         self.peak = max(self.peak, os.stat(f"/proc/self/fd/{fd}").st_size)
             time.sleep(0.005)
 
     def __enter__(self) -> TempSpool:
+        self._before = set()
+        for fd in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):
+                self._before.add(os.readlink(f"/proc/self/fd/{fd}"))
         self._thread.start()
         return self
 

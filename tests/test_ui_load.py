@@ -230,7 +230,8 @@ def classify(turn: Turn, result: Any) -> None:
         else:
             turn.detail = f"unclear error: {reply[:200]}"
     elif answer.get("abstained"):
-        turn.outcome = "abstain" if "does not cover" in reply else "failure"
+        said = "does not cover" in reply or "nothing to follow up" in reply
+        turn.outcome = "abstain" if said else "failure"
         turn.detail = "" if turn.outcome == "abstain" else f"abstained without saying so: {reply}"
     elif answer.get("citations") and 'href="#src-1"' in reply and "⚠" not in reply:
         turn.outcome = "answer"
