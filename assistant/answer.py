@@ -35,7 +35,7 @@ def _ms(t0: float) -> float:
     return round((time.perf_counter() - t0) * 1000, 1)
 
 
-RANK_DEPTH = 10  # papers ranked per answer (Answer.ranked), beyond the numbered sources
+RANK_DEPTH = 20  # papers ranked per answer (Answer.ranked), beyond the numbered sources
 
 
 def abstained_text(hits: list[Hit], reason: str | None = None) -> str:
@@ -115,7 +115,9 @@ class Answerer:
         hidden = frozenset(exclude) | frozenset(resolved.beyond)
         retrieval = self.retriever.retrieve(resolved.query, k=max(k, RANK_DEPTH), exclude=hidden)
         ranked_hits = self._pin(resolved, retrieval.hits)
-        hits = ranked_hits[: max(k, len(resolved.focus))]
+        hits = ranked_hits[: max(k, len(resolved.focus), extractive.depth(
+            question, ranked_hits, {m.paper_id for m in retrieval.title_matches})
+            if use == "extractive" and not resolved.focus else 0)]
         timings["retrieve_ms"] = _ms(t)
         numbered = list(enumerate(hits, start=1))
         sources = [Source(n=n, paper_id=h.paper_id, title=h.title, score=h.score,
@@ -186,13 +188,11 @@ class Answerer:
     def _extractive(self, question, resolved, numbered, sources, base, t0,
                     named: set[str] = frozenset()) -> Iterator[Event]:
         t = time.perf_counter()
-        picks = extractive.select(question, numbered, self.retriever.embedder, self.settings,
-                                  focus=set(resolved.focus), named=named)
+        plan = extractive.plan(question, numbered, self.retriever.embedder, self.settings,
+                               focus=set(resolved.focus), named=named)
         # A quoted sentence's own "[2]" is not a citation of source 2 (citations.defang).
-        text = extractive.compose([
-            replace(p, quotes=[citations.defang(q) for q in p.quotes],
-                    hit=p.hit.model_copy(update={"title": citations.defang(p.hit.title)}))
-            for p in picks])
+        text = extractive.compose(extractive.defanged(plan, citations.defang))
+        picks = plan.picks
         for line in text.splitlines(keepends=True):
             yield Event("token", line)
         base["timings_ms"]["compose_ms"] = _ms(t)

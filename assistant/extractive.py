@@ -1,15 +1,32 @@
 """Extractive mode: a query-focused, cited summary made of the abstracts' own sentences.
 
-No LLM: for each relevant paper, the sentences that best answer the question (scored by
-embedding similarity to the question plus overlap of its content words), each followed by
-the paper's citation, papers in relevance order, under a one-line lead. Sentences are quoted
-verbatim, so nothing in the answer can be invented — and nothing in a source is executed.
+No LLM. The answer takes the shape the question asks for:
+
+- **single** (lookup / detail): the first-ranked paper, and close neighbours, each with its
+  best sentences; a question asking for a figure gets the sentence stating it first.
+- **survey** ("which papers ...", "what approaches ..."): every paper the fitted relevance
+  model (assistant/survey.json, fitted on dev questions) keeps, up to SURVEY_MAX, grouped by
+  what their best-matching sentences say (sentence embeddings, agglomerative clustering),
+  each group named by its distinctive terms (c-TF-IDF over the group's sentences) and
+  citing all its papers, then one quoted sentence per paper.
+- **comparison** ("how do A and B compare?"): a table, one row per compared paper: what it
+  proposes, its headline result, its data or benchmark, each cell a quoted fragment.
+
+Every factual sentence is quoted verbatim and cited; group names and lead lines are
+templates filled with the papers' own terms. Near-duplicate quotes (cosine > MMR_MAX_SIM)
+are dropped. Nothing in a source is executed.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from importlib import resources
+from typing import Literal
 
 import numpy as np
 
@@ -27,6 +44,14 @@ methods propose proposes proposed present presents show shows use used using abo
 corpus me tell find give list describe discuss""".split()
 )
 
+Shape = Literal["single", "survey", "comparison"]
+SURVEY_MAX = 12  # papers quoted in a survey answer (and its numbered sources)
+SURVEY_SENTENCES = 4  # sentences per abstract embedded for a survey (lexical preselection)
+SURVEY_MIN_GROUPED = 4  # fewer papers are listed without groups
+MAX_GROUPS = 4
+GROUP_DISTANCE = 0.55  # cosine distance (average linkage) under which papers share a group
+MMR_MAX_SIM = 0.9  # a quote this similar to one already chosen is a near-duplicate
+_CELL_CHARS = 220  # longer sentences are cut to their clause in a table cell
 
 _ASKS_CONTRIBUTION = re.compile(
     r"\b(propos\w*|introduc\w*|contribut\w*|main idea|key idea|what is (it|the \w+ paper|"
@@ -35,10 +60,110 @@ _STATES_CONTRIBUTION = re.compile(
     r"\b(we|this (paper|work|study)|our (method|approach|framework|model))\s+(\w+\s+)?"
     r"(propose|introduce|present|develop|design|contribute|put forward)s?\b"
     r"|\b(in this (paper|work)|we call|named|dubbed|termed)\b", re.I)
+_ASKS_FIGURE = re.compile(
+    r"\b(how (much|many|fast|large|big|long|quickly|well|often)|what (percentage|fraction|"
+    r"speed ?-?ups?|number|accuracy|throughput|perplexity|latency|score|elo|map|ap|bleu|"
+    r"utili[sz]ation|batch size|range)|by how|how \w+ (is|was|are|were) (it|the|they)|"
+    r"(achieve|reach|report|obtain|get|sustain|score|cut|reduce|raise|improve)s?\b[^?]*\?$)",
+    re.I)
+# A number that is a quantity ("34.4", "71.1%", "10x"), not a name part ("3D", "GPT-4").
+_FIGURE = re.compile(r"(?<![\w-])\d+(?:[.,]\d+)*(?:\s?(?:times|×|x\b|%)|[kKMBGT]B?\b|(?![\w-]))")
+_RESULT = re.compile(r"\b(outperform\w*|improv\w*|achiev\w*|reduc\w*|speed\s?-?ups?|faster|"
+                     r"accura\w*|state[- ]of[- ]the[- ]art|surpass\w*|better|gains?|"
+                     r"lower|higher)\b|%|×", re.I)
+_DATA = re.compile(r"\b(data ?sets?|benchmarks?|corpus|corpora|evaluat\w*|experiments?|"
+                   r"tasks?|trained on|tested on|imagenet|coco|glue|c4|cifar\w*|squad|"
+                   r"wikitext\w*|llama\w*|gpt-?\d\w*|bert|resnet\w*)\b", re.I)
+
+# --- the question's form ---------------------------------------------------------------
+
+_COMPARE = re.compile(
+    r"\b(compar(e|es|ed|ing|ison|isons)|versus|vs\.?|differ(s|ed|ing)?|differences?|"
+    r"contrast\w*|better than|trade-?offs? between|which is (better|faster))\b", re.I)
+_SINGULAR = re.compile(
+    r"\b(which|what|the|a|one|that|this)( (?!papers\b|works\b|studies\b)[\w-]+)? "
+    r"(paper|study|report|system|method|"
+    r"model|one)\b(?! (and|or) )|\bthe work (that|which|where)\b|\bis there (a|an|one)\b"
+    r"|\bpaper (that|which|where|about|on|with)\b|\b(remember|recall|heard of|mentioned)\b",
+    re.I)
+_ASKS_PLURAL = re.compile(
+    r"\b(which|what|any|list|name|find|show|recommend|are there|other|more|the main|"
+    r"different)( [\w-]+){0,2} (papers|works|studies|approaches|methods|techniques|systems|"
+    r"frameworks|strategies|lines of work)\b", re.I)
+_PLURAL = re.compile(
+    r"\b(papers|works|studies|approaches|methods|techniques|systems|frameworks|ways|lines of "
+    r"work|efforts|strategies|families|directions|solutions|options|proposals|alternatives)\b"
+    r"|\b(survey|overview|landscape|literature|state of the art|existing work|related work|"
+    r"prior work|research|work on|what work|main ideas)\b", re.I)
+
+
+def question_form(question: str) -> Literal["comparison", "survey", "single", "neutral"]:
+    """What the wording asks for, before looking at the papers."""
+    figure = bool(_ASKS_FIGURE.search(question))  # "what speedup does X get over Y?"
+    if _COMPARE.search(question) and not figure and len(_mentions(question)) >= 2:
+        return "comparison"
+    if _ASKS_PLURAL.search(question):
+        return "survey"
+    plural = bool(_PLURAL.search(question)) and not figure
+    singular = bool(_SINGULAR.search(question))
+    if plural and not singular:
+        return "survey"
+    if singular:
+        return "single"
+    return "neutral"
+
+
+_TOKEN = re.compile(r"[^\s,;:?!()]+")
+_JOIN = frozenset({",", "and", "or", "vs", "vs.", "versus", "with", "to", "against", "from",
+                   "compare", "compares", "compared", "differ", "differs"})
+_NOT_NAMES = frozenset({"what", "how", "which", "compare", "contrast", "is", "are", "do",
+                        "does", "the", "a", "an", "in", "for", "between", "i", "and", "it",
+                        "they", "this", "that", "these", "those", "their", "its"})
+
+
+def _name_like(token: str) -> bool:
+    word = token.strip(".'\"")
+    if len(word) < 2 or word.lower() in _NOT_NAMES:
+        return False
+    return bool(re.search(r"[A-Z]", word[1:]) or re.search(r"\d", word)
+                or (word[0].isupper() and word.lower() != word)
+                or not word.isascii())
+
+
+def _mentions(question: str) -> list[str]:
+    """The things a comparison question names, in order: 'How do Muon and AdamW compare?'
+    -> ['Muon', 'AdamW']. The longest chain of name-like words (capitalised, CamelCase,
+    with a digit) joined by 'and', 'vs', ',', 'with', 'compared to' ..."""
+    tokens = [(m.group(0), m.start()) for m in _TOKEN.finditer(question)]
+    for m in re.finditer(r",", question):
+        tokens.append((",", m.start()))
+    tokens.sort(key=lambda t: t[1])
+    best: list[str] = []
+    chain: list[str] = []
+    joined = True
+    for tok, _ in tokens:
+        if _name_like(tok):
+            if joined or not chain:
+                chain.append(tok.strip(".'\""))
+            else:
+                chain[-1] += " " + tok.strip(".'\"")
+            joined = False
+        elif tok.lower() in _JOIN and chain:
+            joined = True
+        else:
+            if len(chain) > len(best):
+                best = chain
+            chain, joined = [], True
+    if len(chain) > len(best):
+        best = chain
+    return list(dict.fromkeys(best)) if len(best) >= 2 else []
 
 
 def content_words(text: str) -> set[str]:
     return {w.rstrip(".") for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1}
+
+
+# --- records ---------------------------------------------------------------------------
 
 
 @dataclass
@@ -47,38 +172,196 @@ class Pick:
     n: int
     quotes: list[str]
     score: float
+    vectors: np.ndarray | None = field(default=None, repr=False)  # one per quote
 
 
-def _score_sentences(question: str, picks: list[tuple[Hit, list[str]]],
-                     embedder: Embedder) -> list[np.ndarray]:
-    flat = [s for _, sents in picks for s in sents]
-    vectors = embedder.embed([question] + flat)
-    q, rest = vectors[0], vectors[1:]
+@dataclass
+class Group:
+    label: list[str]  # distinctive terms, the papers' own words
+    picks: list[Pick]
+
+
+@dataclass
+class Row:
+    pick: Pick
+    proposes: str | None
+    result: str | None
+    data: str | None
+
+
+@dataclass
+class Plan:
+    shape: Shape
+    picks: list[Pick]
+    groups: list[Group] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
+    figure_first: bool = False
+
+
+# --- sentence vectors (cached: the same abstracts come back question after question) -----
+
+_CACHE: OrderedDict[str, np.ndarray] = OrderedDict()
+_CACHE_MAX = 20_000
+_CACHE_LOCK = threading.Lock()
+
+
+def _embed(embedder: Embedder, texts: list[str]) -> np.ndarray:
+    with _CACHE_LOCK:
+        missing = list(dict.fromkeys(t for t in texts if t not in _CACHE))
+    if missing:
+        fresh = embedder.embed(missing)
+        with _CACHE_LOCK:
+            for t, v in zip(missing, fresh, strict=True):
+                _CACHE[t] = np.asarray(v, dtype=np.float32)
+            while len(_CACHE) > _CACHE_MAX:
+                _CACHE.popitem(last=False)
+    with _CACHE_LOCK:
+        out = []
+        for t in texts:
+            v = _CACHE.get(t)
+            if v is None:  # evicted by another thread meanwhile
+                v = np.asarray(embedder.embed([t])[0], dtype=np.float32)
+            out.append(v)
+        return np.stack(out) if out else np.zeros((0, 1), dtype=np.float32)
+
+
+@dataclass
+class _Scored:
+    n: int
+    hit: Hit
+    sents: list[str]
+    scores: np.ndarray
+    vectors: np.ndarray
+
+    @property
+    def best(self) -> float:
+        return float(self.scores.max())
+
+
+def _preselect(question: str, sents: list[str], limit: int | None,
+               contribution: bool) -> list[str]:
+    """At most `limit` sentences of an abstract worth embedding, in reading order: those
+    sharing the most content words with the question (a statement of the contribution
+    counts as one more). Bounds the embedding work of a 12-paper survey."""
+    if limit is None or len(sents) <= limit:
+        return sents
     qwords = content_words(question)
-    wants_number = bool(re.search(r"\b(how (much|many|fast|large|big)|what (percentage|"
-                                  r"fraction|speed ?up|number)|by how)\b", question.lower()))
+
+    def lexical(s: str) -> int:
+        return len(qwords & content_words(s)) + int(
+            contribution and bool(_STATES_CONTRIBUTION.search(s)))
+
+    ranked = sorted(range(len(sents)), key=lambda i: (-lexical(sents[i]), i))[:limit]
+    return [sents[i] for i in sorted(ranked)]
+
+
+def _score(question: str, chosen: list[tuple[int, Hit]], embedder: Embedder,
+           wants_figure: bool, contribution: bool = False,
+           limit: int | None = None) -> list[_Scored]:
+    split = [_preselect(question, sentences(h.abstract) or [h.abstract], limit, contribution)
+             for _, h in chosen]
+    flat = [s for sents in split for s in sents]
+    q = embedder.embed([question])[0]
+    vectors = _embed(embedder, flat)
+    qwords = content_words(question)
     # "What does it propose?" is answered by the abstract's statement of its contribution,
     # which embedding similarity to the (nearly content-free) question does not find.
-    wants_contribution = bool(_ASKS_CONTRIBUTION.search(question))
+    # A survey quotes what each paper does, so it prefers that statement too.
+    wants_contribution = contribution or bool(_ASKS_CONTRIBUTION.search(question))
     out, i = [], 0
-    for _, sents in picks:
+    for (n, h), sents in zip(chosen, split, strict=True):
+        vecs = vectors[i:i + len(sents)]
+        i += len(sents)
         scores = []
-        for s in sents:
-            sim = float(rest[i] @ q)
+        for s, v in zip(sents, vecs, strict=True):
             overlap = len(qwords & content_words(s)) / max(1, len(qwords))
-            number = 0.08 if wants_number and re.search(r"\d", s) else 0.0
+            number = 0.08 if wants_figure and _FIGURE.search(s) else 0.0
             claim = 0.12 if wants_contribution and _STATES_CONTRIBUTION.search(s) else 0.0
-            scores.append(sim + 0.35 * overlap + number + claim)
-            i += 1
-        out.append(np.array(scores))
+            scores.append(float(v @ q) + 0.35 * overlap + number + claim)
+        out.append(_Scored(n, h, sents, np.array(scores), vecs))
     return out
+
+
+# --- the fitted survey relevance model ---------------------------------------------------
+
+FEATURES = ("score", "best", "best_gap", "cover", "rank")
+
+
+@lru_cache(maxsize=1)
+def survey_model() -> dict:
+    text = resources.files("assistant").joinpath("survey.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def survey_features(question: str, scored: list[_Scored]) -> list[dict[str, float]]:
+    """Per candidate paper: fused relevance, best-sentence score and its gap to the best
+    paper's, share of the question's content words in title + abstract, rank."""
+    if not scored:
+        return []
+    top_best = max(s.best for s in scored)
+    qwords = content_words(question)
+    return [{"score": s.hit.score, "best": s.best, "best_gap": s.best - top_best,
+             "cover": len(qwords & content_words(f"{s.hit.title} {s.hit.abstract}"))
+             / max(1, len(qwords)),
+             "rank": float(min(i + 1, 20))} for i, s in enumerate(scored)]
+
+
+def relevance(features: list[dict[str, float]], model: dict | None = None) -> list[float]:
+    model = model or survey_model()
+    w, b = model["weights"], model["bias"]
+    out = []
+    for f in features:
+        z = b + sum(w[k] * (f[k] - model["mean"][k]) / model["scale"][k] for k in FEATURES)
+        out.append(1.0 / (1.0 + np.exp(-z)))
+    return out
+
+
+# --- planning --------------------------------------------------------------------------
+
+
+def depth(question: str, hits: list[Hit], named: set[str] = frozenset()) -> int:
+    """How many papers to number as sources before the answer is composed: a survey's
+    evidence reaches deeper than the default top-k; other shapes need no more."""
+    if named or question_form(question) != "survey":
+        return 0
+    return min(SURVEY_MAX, len(hits))
+
+
+def plan(question: str, hits: list[tuple[int, Hit]], embedder: Embedder, settings: Settings,
+         focus: set[str] = frozenset(), named: set[str] = frozenset()) -> Plan:
+    """Decide the shape and choose papers and sentences. `hits`: (source number, hit)."""
+    if not hits:
+        return Plan("single", [])
+    form = question_form(question)
+    wants_figure = bool(_ASKS_FIGURE.search(question))
+    if form == "comparison":
+        compared = _compared(question, hits, focus, named)
+        if len(compared) >= 2:
+            scored = _score(question, compared, embedder, wants_figure=True)
+            return _comparison(scored)
+    if not focus and not named and form in ("survey", "neutral"):
+        pool = hits[:SURVEY_MAX] if form == "survey" else hits[: max(1, settings.top_k)]
+        scored = _score(question, pool, embedder, wants_figure, contribution=True,
+                        limit=SURVEY_SENTENCES)
+        model = survey_model()
+        probs = relevance(survey_features(question, scored), model)
+        keep = [s for s, p in zip(scored, probs, strict=True) if p >= model["threshold"]]
+        keep = [scored[0]] + [s for s in keep if s is not scored[0]]
+        strong = sum(p >= 0.5 for p in probs)
+        # A survey of one paper is a lookup; a neutral question becomes a survey when the
+        # retrieval holds several comparably strong papers rather than one dominant one.
+        if (form == "survey" and len(keep) > 1) or strong >= 3:
+            return _survey(keep[:SURVEY_MAX], content_words(question))
+    return _single(question, hits, embedder, settings, focus, named, wants_figure)
 
 
 def select(question: str, hits: list[tuple[int, Hit]], embedder: Embedder, settings: Settings,
            focus: set[str] = frozenset(), named: set[str] = frozenset()) -> list[Pick]:
-    """Choose papers and their best sentences. `hits` are (source number, hit) pairs."""
-    if not hits:
-        return []
+    """The papers and sentences quoted (whatever the shape)."""
+    return plan(question, hits, embedder, settings, focus, named).picks
+
+
+def _single(question, hits, embedder, settings, focus, named, wants_figure) -> Plan:
     # The first-ranked paper is always quoted: retrieval put it first (a title match, the
     # strongest fused evidence), and dropping it for a weaker one misleads. Others are
     # quoted when close to the best on both signals: passage similarity within
@@ -97,30 +380,274 @@ def select(question: str, hits: list[tuple[int, Hit]], embedder: Embedder, setti
     elif named:  # a question naming a paper is about that paper, not its neighbours
         chosen = [(n, h) for n, h in chosen if h.paper_id in named] or chosen
     chosen = chosen[: max(1, settings.top_k)]
-    split = [(h, sentences(h.abstract) or [h.abstract]) for _, h in chosen]
-    scored = _score_sentences(question, split, embedder)
-    picks = []
-    for (n, h), (_, sents), scores in zip(chosen, split, scored, strict=True):
-        best = sorted(np.argsort(-scores)[: settings.extractive_sentences].tolist())
-        picks.append(Pick(h, n, [sents[i] for i in best], float(scores.max())))
-    return picks
+    scored = _score(question, chosen, embedder, wants_figure)
+    picks, taken = [], []
+    for s in scored:
+        order = [int(i) for i in np.argsort(-s.scores)]
+        best = _mmr(order, s.vectors, taken, settings.extractive_sentences)
+        if wants_figure:
+            # The sentence stating the asked figure first, then its context in reading order.
+            figure = next((i for i in best if _FIGURE.search(s.sents[i])), best[0])
+            best = [figure] + sorted(i for i in best if i != figure)
+        else:
+            best = sorted(best)
+        taken += [s.vectors[i] for i in best]
+        picks.append(Pick(s.hit, s.n, [s.sents[i] for i in best], s.best,
+                          s.vectors[best]))
+    return Plan("single", picks, figure_first=wants_figure)
 
 
-def compose(picks: list[Pick]) -> str:
-    """Markdown: a lead line, then one bullet per paper with quoted, cited sentences."""
-    if not picks:
+def _mmr(order: list[int], vectors: np.ndarray, taken: list[np.ndarray], k: int) -> list[int]:
+    """Up to k sentence indices in `order`, skipping any near-duplicate (cosine above
+    MMR_MAX_SIM) of a sentence already quoted. At least one is always returned."""
+    out: list[int] = []
+    for i in order:
+        if any(float(vectors[i] @ t) > MMR_MAX_SIM for t in taken) or any(
+                float(vectors[i] @ vectors[j]) > MMR_MAX_SIM for j in out):
+            continue
+        out.append(i)
+        if len(out) == k:
+            break
+    return out or order[:1]
+
+
+def _survey(scored: list[_Scored], avoid: set[str] = frozenset()) -> Plan:
+    picks: list[Pick] = []
+    taken: list[np.ndarray] = []
+    for s in scored:
+        order = [int(i) for i in np.argsort(-s.scores)]
+        (i,) = _mmr(order, s.vectors, taken, 1)
+        if any(float(s.vectors[i] @ t) > MMR_MAX_SIM for t in taken):
+            continue  # every sentence of it repeats one already quoted
+        taken.append(s.vectors[i])
+        picks.append(Pick(s.hit, s.n, [s.sents[i]], s.best, s.vectors[[i]]))
+    groups = _group(picks, avoid) if len(picks) >= SURVEY_MIN_GROUPED else []
+    return Plan("survey", picks, groups=groups)
+
+
+def _group(picks: list[Pick], avoid: set[str] = frozenset()) -> list[Group]:
+    from sklearn.cluster import AgglomerativeClustering
+
+    x = np.stack([p.vectors[0] for p in picks])
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-9)
+    labels = AgglomerativeClustering(n_clusters=None, distance_threshold=GROUP_DISTANCE,
+                                     metric="cosine", linkage="average").fit_predict(x)
+    if len(set(labels)) > MAX_GROUPS:
+        labels = AgglomerativeClustering(n_clusters=MAX_GROUPS, metric="cosine",
+                                         linkage="average").fit_predict(x)
+    order: dict[int, list[Pick]] = {}
+    for label, p in zip(labels, picks, strict=True):  # groups in order of their best paper
+        order.setdefault(int(label), []).append(p)
+    members = list(order.values())
+    if len(members) == 1:
+        return []
+    names = group_terms([[f"{p.hit.title}. {p.hit.title}. {p.hit.abstract}" for p in g]
+                         for g in members], avoid=avoid)
+    return [Group(name, g) for name, g in zip(names, members, strict=True)]
+
+
+def group_terms(groups: list[list[str]], top: int = 3, avoid: set[str] = frozenset()
+                ) -> list[list[str]]:
+    """c-TF-IDF: each group's documents as one class; a term's weight is its frequency in
+    the class times log(1 + average class size / its frequency over all classes). The top
+    terms name the group: two-word terms count 1.5x (they name methods better), words of
+    the question (`avoid`, shared by every group) a third. A word inside a chosen term is
+    skipped."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+
+    docs = [" ".join(g) for g in groups]
+    stop = sorted(_STOP | ENGLISH_STOP_WORDS | _LABEL_STOP)
+    vec = CountVectorizer(ngram_range=(1, 2), stop_words=stop, lowercase=True,
+                          token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z0-9\-]+\b")
+    try:
+        counts = vec.fit_transform(docs).toarray().astype(float)
+    except ValueError:  # nothing but stop words
+        return [[] for _ in groups]
+    terms = vec.get_feature_names_out()
+    tf = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    avg = counts.sum() / len(docs)
+    idf = np.log1p(avg / np.maximum(counts.sum(axis=0), 1))
+    boost = np.array([(1.5 if " " in t else 1.0)
+                      * (1 / 3 if set(t.split()) & avoid else 1.0) for t in terms])
+    weights = tf * idf * boost
+    out = []
+    for row, c in zip(weights, counts, strict=True):
+        chosen: list[str] = []
+        for j in np.argsort(-row):
+            if row[j] <= 0 or c[j] < 1:
+                break
+            term = terms[j]
+            if any(set(term.split()) & set(t.split()) for t in chosen):
+                continue
+            chosen.append(term)
+            if len(chosen) == top:
+                break
+        out.append(chosen)
+    return out
+
+
+_LABEL_STOP = frozenset("""model models results based new large paper training performance
+existing problem problems achieve achieves achieved significantly also however additionally
+furthermore moreover et al recent recently finally novel propose proposed approach method
+methods framework existing state art outperforms compared demonstrate demonstrates extensive
+experiments effective efficient effectively efficiently simple key critical challenge
+challenges address addresses work works various multiple different like including""".split())
+
+
+def _compared(question: str, hits: list[tuple[int, Hit]], focus: set[str],
+              named: set[str]) -> list[tuple[int, Hit]]:
+    """The papers a comparison is about: named ones, else a follow-up's, else for each thing
+    the question names the best-ranked paper whose title (then abstract) mentions it."""
+    for ids in (named, focus):
+        got = [(n, h) for n, h in hits if h.paper_id in ids]
+        if len(got) >= 2:
+            return got
+    out: list[tuple[int, Hit]] = []
+    for mention in _mentions(question):
+        pattern = re.compile(rf"(?<![\w-]){re.escape(mention)}(?![\w-])", re.I)
+        found = next(((n, h) for n, h in hits if pattern.search(h.title)), None) or next(
+            ((n, h) for n, h in hits if pattern.search(h.abstract)), None)
+        if found and found not in out:
+            out.append(found)
+    return out
+
+
+def _comparison(scored: list[_Scored]) -> Plan:
+    rows, picks = [], []
+    for s in scored:
+        order = [int(i) for i in np.argsort(-s.scores)]
+        proposes = next((i for i in order if _STATES_CONTRIBUTION.search(s.sents[i])), None)
+        result = next((i for i in order if i != proposes and _FIGURE.search(s.sents[i])
+                       and _RESULT.search(s.sents[i])), None)
+        if result is None:
+            result = next((i for i in order if i != proposes and _RESULT.search(s.sents[i])),
+                          None)
+        data = next((i for i in order if i not in (proposes, result)
+                     and _DATA.search(s.sents[i])), None)
+        if proposes is None:
+            proposes = next((i for i in order if i not in (result, data)), order[0])
+        cells = [_fragment(s.sents[i], kind) if i is not None else None
+                 for i, kind in ((proposes, "proposes"), (result, "result"), (data, "data"))]
+        quotes = [c for c in cells if c]
+        idx = [i for i in (proposes, result, data) if i is not None]
+        pick = Pick(s.hit, s.n, quotes, s.best, s.vectors[idx])
+        rows.append(Row(pick, *cells))
+        picks.append(pick)
+    return Plan("comparison", picks, rows=rows)
+
+
+def _fragment(sentence: str, kind: str) -> str:
+    """A verbatim piece of the sentence short enough for a table cell: the whole sentence,
+    or the clause that carries what the cell is for (the figure, the contribution)."""
+    sentence = sentence.strip()
+    if len(sentence) <= _CELL_CHARS:
+        return sentence
+    clauses = re.split(r"(?<=[,;:])\s+", sentence)
+    key = {"proposes": _STATES_CONTRIBUTION, "result": _FIGURE, "data": _DATA}[kind]
+    best = next((i for i, c in enumerate(clauses) if key.search(c)), 0)
+    text = clauses[best]
+    j = best + 1
+    while j < len(clauses) and len(text) + len(clauses[j]) + 1 <= _CELL_CHARS:
+        text += " " + clauses[j]
+        j += 1
+    piece = text.rstrip(",;: ")
+    return piece if piece in sentence else sentence
+
+
+def defanged(p: Plan, fn) -> Plan:
+    """The plan with `fn` applied to every quoted text and title (for display only: a
+    quoted "[2]" of the source's own must not read as a citation of source 2)."""
+    memo: dict[int, Pick] = {}
+
+    def pick(x: Pick) -> Pick:
+        if id(x) not in memo:
+            memo[id(x)] = replace(x, quotes=[fn(q) for q in x.quotes],
+                                  hit=x.hit.model_copy(update={"title": fn(x.hit.title)}))
+        return memo[id(x)]
+
+    return replace(
+        p, picks=[pick(x) for x in p.picks],
+        groups=[replace(g, picks=[pick(x) for x in g.picks]) for g in p.groups],
+        rows=[Row(pick(r.pick), *(fn(c) if c else c for c in (r.proposes, r.result, r.data)))
+              for r in p.rows])
+
+
+# --- Markdown ----------------------------------------------------------------------------
+
+
+def compose(answer: Plan | list[Pick]) -> str:
+    """Markdown for the plan (a plain list of picks composes as the single shape)."""
+    p = answer if isinstance(answer, Plan) else Plan("single", list(answer))
+    if not p.picks:
         return ""
+    if p.shape == "comparison":
+        return _compose_comparison(p)
+    if p.shape == "survey":
+        return _compose_survey(p)
+    return _compose_single(p.picks)
+
+
+def _compose_single(picks: list[Pick]) -> str:
     first = picks[0]
     # Say what was found, not how many papers "address" it: nothing checked that they do.
     lead = f"Most relevant: *{first.hit.title}* [{first.n}]"
     if len(picks) > 1:
         lead += "; also relevant: " + ", ".join(f"[{p.n}]" for p in picks[1:])
-    lead += "."
-    lines = [lead, ""]
+    lines = [lead + ".", ""]
     for p in picks:
-        quoted = " ".join(f"{_end(q)} [{p.n}]." for q in p.quotes)
-        lines.append(f"- **{p.hit.title}** — {quoted}")
+        lines.append(_bullet(p))
     return "\n".join(lines)
+
+
+def _bullet(p: Pick) -> str:
+    quoted = " ".join(f"{_end(q)} [{p.n}]." for q in p.quotes)
+    return f"- **{p.hit.title}** — {quoted}"
+
+
+def _cites(picks: list[Pick]) -> str:
+    return "".join(f"[{p.n}]" for p in picks)
+
+
+def _compose_survey(p: Plan) -> str:
+    first = p.picks[0]
+    lead = f"Most relevant: *{first.hit.title}* [{first.n}]"
+    if not p.groups:
+        if len(p.picks) > 1:
+            lead += f"; {len(p.picks)} papers in all: {_cites(p.picks)}"
+        return "\n".join([lead + ".", ""] + [_bullet(x) for x in p.picks])
+    named = "; ".join(f"*{_label(g)}* {_cites(g.picks)}" for g in p.groups)
+    lines = [f"{lead}; {len(p.picks)} papers in {len(p.groups)} groups by what their "
+             f"abstracts say: {named}.", ""]
+    for i, g in enumerate(p.groups, start=1):
+        lines += [f"**{i}. {_label(g).capitalize()}** {_cites(g.picks)}", ""]
+        lines += [_bullet(x) for x in g.picks]
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def _label(g: Group) -> str:
+    return ", ".join(g.label) if g.label else "related work"
+
+
+HEADER = "|Paper|Proposes|Headline result|Data, benchmark|"
+
+
+def _compose_comparison(p: Plan) -> str:
+    names = " and ".join(f"*{r.pick.hit.title}* [{r.pick.n}]" for r in p.rows) \
+        if len(p.rows) == 2 else ", ".join(f"*{r.pick.hit.title}* [{r.pick.n}]"
+                                            for r in p.rows)
+    lines = [f"Comparing {names}, in their own words:", "", HEADER, "|---|---|---|---|"]
+    for r in p.rows:
+        n = r.pick.n
+        cells = [f"**{_cell(r.pick.hit.title)}** [{n}]"] + [
+            f"{_cell(_end(c))} [{n}]" if c else "—" for c in (r.proposes, r.result, r.data)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    """Table-cell text: a pipe inside a quote is escaped (GFM), a line break is a space."""
+    return " ".join(text.split()).replace("|", "\\|")
 
 
 def _end(sentence: str) -> str:
