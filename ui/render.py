@@ -135,6 +135,8 @@ def cited_markdown(text: str, sources: Sequence[Source] | dict[int, str]) -> str
     A marker pointing outside `sources` stays (escaped) text. `sources` may also be a dict
     {n: title}.
     """
+    if _TABLE_ROW.search(text):  # a comparison table: its pipes stay live, cells escaped
+        return _with_tables(text, lambda part: cited_markdown(part, sources), "chat")
     titles = sources if isinstance(sources, dict) else {s.n: s.title for s in sources}
     out: list[str] = []
     pos = 0
@@ -148,6 +150,39 @@ def cited_markdown(text: str, sources: Sequence[Source] | dict[int, str]) -> str
         pos = m.end()
     out.append(_inline(text[pos:], "chat"))
     return "".join(out)
+
+
+# A Markdown table row of an answer (the comparison shape): "| cell | cell |" on one line.
+_TABLE_ROW = re.compile(r"(?m)^\|.*\|[ \t]*$")
+_CELL_SPLIT = re.compile(r"(?<!\\)\|")
+
+
+def _with_tables(text: str, render, target: str) -> str:
+    """Render `text` whose table rows keep their structure: every other line as a block by
+    `render`, each table cell by `render` on its own (a quoted pipe, written "\\|", is
+    text), joined by live pipes. Nothing inside a cell can add or end a cell."""
+    out: list[str] = []
+    block: list[str] = []
+
+    def flush() -> None:
+        if block:
+            out.append(render("\n".join(block)))
+            block.clear()
+
+    for line in text.split("\n"):
+        if not _TABLE_ROW.fullmatch(line):
+            block.append(line)
+            continue
+        flush()
+        cells = [c.strip().replace("\\|", "|") for c in _CELL_SPLIT.split(line.strip())[1:-1]]
+        rendered = [render(c) if c else "" for c in cells]
+        if target == "chat":
+            rendered = [r.replace("|", "&#124;") for r in rendered]
+        else:
+            rendered = [_CELL_SPLIT.sub(r"\\|", r) for r in rendered]
+        out.append("| " + " | ".join(rendered) + " |")
+    flush()
+    return "\n".join(out)
 
 
 def user_markdown(question: str) -> str:
@@ -353,6 +388,8 @@ def _export_answer_text(text: str, valid: set[int]) -> str:
     Escaped, a marker still reads "[1]" but cannot open a link: "[1](//evil)" or a line
     "[1]: http://evil" (a reference definition) written by a model stays text.
     """
+    if _TABLE_ROW.search(text):
+        return _with_tables(text, lambda part: _export_answer_text(part, valid), "md")
     out, pos = [], 0
     for m in MARKER.finditer(text):
         out.append(_inline(text[pos:m.start()], "md"))
