@@ -1,0 +1,207 @@
+"""Answer shapes without an LLM (issue 16): what the question asks decides the shape; survey
+answers group papers, comparisons are tables, detail answers lead with the figure. Pure
+functions first, then answers over the real seed index (633 papers, MiniLM, Chroma/BM25)."""
+
+from __future__ import annotations
+
+import json
+import re
+from itertools import combinations
+
+import numpy as np
+import pytest
+from markdown_it import MarkdownIt
+
+from assistant import extractive
+from assistant.answer import Answerer
+from assistant.citations import check, markers
+from assistant.extractive import Group, Pick, Plan, Row, compose, group_terms, question_form
+from assistant.types import Hit
+from ui.render import cited_markdown, export_markdown
+
+# --- the question's form (phrasings of the dev sets; never the test split's) --------------
+
+
+@pytest.mark.parametrize("question", [
+    "Which papers use zeroth-order optimization to fine-tune language models?",
+    "What approaches fine-tune language models with forward-pass-only optimization?",
+    "Give me an overview of work on scaling 3D Gaussian Splatting to city-scale scenes.",
+    "What are the main techniques for prefill/decode disaggregation in LLM inference?",
+    "Summarize the work on error feedback for compressed communication.",
+])
+def test_survey_questions(question):
+    assert question_form(question) == "survey"
+
+
+@pytest.mark.parametrize("question", [
+    "Which paper uses a small auxiliary model to approximate a larger model's KV cache?",
+    "I remember a paper about reusing cached prompt prefixes. Which one was it?",
+    "Which benchmark paper assembles meta-datasets from OpenML for comparing HPO methods?",
+    "Is there a paper that speeds up AlphaFold-style protein structure prediction?",
+])
+def test_single_paper_questions(question):
+    assert question_form(question) == "single"
+
+
+@pytest.mark.parametrize(("question", "names"), [
+    ("How do VastGaussian and CityGaussianV2 compare?", ["VastGaussian", "CityGaussianV2"]),
+    ("Compare OptiMUS, ORLM and LLMOPT for optimization modeling.",
+     ["OptiMUS", "ORLM", "LLMOPT"]),
+    ("How does AffineQuant compare to CBQ?", ["AffineQuant", "CBQ"]),
+    ("EE-LLM vs EE-Tuning: how do they differ?", ["EE-LLM", "EE-Tuning"]),
+])
+def test_comparison_questions_and_what_they_compare(question, names):
+    assert question_form(question) == "comparison"
+    assert extractive._mentions(question) == names
+
+
+@pytest.mark.parametrize("question", [
+    # A figure asked "compared with" something is a detail question, not a comparison.
+    "How much higher token hit rate does Marconi report compared with prior systems?",
+    "What speedup does CreditDecoding achieve over LLaDA-8B-Instruct?",
+])
+def test_figure_questions_are_not_comparisons_or_surveys(question):
+    assert question_form(question) in ("single", "neutral")
+
+
+def test_group_terms_name_each_group_by_its_own_distinctive_words():
+    groups = [["Block partitioning of city scenes for Gaussian splatting. Each block is "
+               "optimised separately with block partitioning and visibility."],
+              ["Diffusion priors generate pseudo views for Gaussian splatting. The diffusion "
+               "prior fills unseen regions."]]
+    names = group_terms(groups, avoid={"gaussian", "splatting"})
+    assert any("block" in t for t in names[0]) and not any("diffusion" in t for t in names[0])
+    assert any("diffusion" in t for t in names[1]) and not any("block" in t for t in names[1])
+    assert not any("gaussian" in t for n in names for t in n)
+
+
+def _hit(i: int, title: str, abstract: str) -> Hit:
+    return Hit(paper_id=f"p{i}", title=title, abstract=abstract, snippet="", score=0.5)
+
+
+def test_composed_shapes_cite_every_line_and_quote_verbatim():
+    a = Pick(_hit(1, "Alpha: one", "We propose Alpha. It is 3% better on COCO."), 1,
+             ["We propose Alpha."], 1.0)
+    b = Pick(_hit(2, "Beta | two", "We present Beta, a | b."), 2, ["We present Beta, a | b."],
+             0.9)
+    c = Pick(_hit(3, "Gamma", "Gamma prunes weights."), 3, ["Gamma prunes weights."], 0.8)
+    survey = compose(Plan("survey", [a, b, c], groups=[Group(["alpha"], [a, c]),
+                                                        Group(["beta"], [b])]))
+    table = compose(Plan("comparison", [a, b], rows=[
+        Row(a, "We propose Alpha.", "It is 3% better on COCO.", None),
+        Row(b, "We present Beta, a | b.", None, None)]))
+    for text in (survey, table):
+        checked = check(text, {1, 2, 3})
+        assert checked.uncited_sentences == [] and checked.removed == []
+        assert all(markers(line) for line in text.splitlines()  # all but the table header
+                   if line.strip() and not set(line) <= set("|-") and line != extractive.HEADER)
+    assert "**1. Alpha** [1][3]" in survey and "**2. Beta** [2]" in survey
+    lines = table.splitlines()
+    assert lines[2] == extractive.HEADER and len([x for x in lines if x.startswith("| ")]) == 2
+    html = MarkdownIt("commonmark").enable("table").render(
+        cited_markdown(table, {1: "Alpha: one", 2: "Beta | two"}))
+    assert html.count("<tr>") == 3 and "a | b" in html  # the quoted pipe stays text
+
+
+def test_mmr_skips_near_duplicate_sentences():
+    v = np.eye(4, dtype=np.float32)
+    dup = (v[0] + 0.01 * v[1]) / np.linalg.norm(v[0] + 0.01 * v[1])
+    vectors = np.stack([v[0], dup, v[2]])
+    assert extractive._mmr([0, 1, 2], vectors, [], 2) == [0, 2]
+    assert extractive._mmr([1, 2], vectors, [v[0]], 2) == [2]
+
+
+def test_survey_model_is_fitted_on_dev_only():
+    model = extractive.survey_model()
+    assert "test.jsonl" not in model["fitted_on"]
+    assert set(model["weights"]) == set(extractive.FEATURES)
+    assert 0 < model["threshold"] < 1
+
+
+# --- answers over the seed index ------------------------------------------------------------
+
+SURVEY = "Which papers propose dataset distillation or condensation methods that synthesize a " \
+    "small training set?"
+COMPARE = "How do VastGaussian and CityGaussianV2 compare?"
+DETAIL = "What model FLOPs utilization does MegaScale achieve when training a 175B model on " \
+    "12,288 GPUs?"
+
+
+@pytest.fixture(scope="module")
+def answerer(seed_services, seed_settings) -> Answerer:
+    settings = seed_settings.model_copy(update={"answer_mode": "extractive"})
+    return Answerer(seed_services.retriever, settings)
+
+
+@pytest.fixture(scope="module")
+def shaped(answerer):
+    return {q: list(answerer.stream(q)) for q in (SURVEY, COMPARE, DETAIL)}
+
+
+def _quotes(answer) -> list[tuple[int, str]]:
+    out = []
+    for line in answer.answer.splitlines():
+        if line.startswith("- **"):
+            body = line.split("** — ", 1)[1]
+            out += [(int(n), q) for q, n in re.findall(r"(.+?) \[(\d+)\]\.", body)]
+        elif line.startswith("| **"):
+            for cell in line.strip("| ").split(" | ")[1:]:
+                if m := re.fullmatch(r"(.+) \[(\d+)\]", cell):
+                    out.append((int(m.group(2)), m.group(1)))
+    return out
+
+
+@pytest.mark.slow
+def test_survey_groups_cite_all_their_papers(shaped, seed_services):
+    events = shaped[SURVEY]
+    answer = events[-1].data
+    assert "".join(e.data for e in events if e.kind == "token") == answer.answer
+    lines = answer.answer.splitlines()
+    heads = [i for i, line in enumerate(lines) if re.match(r"\*\*\d+\. .+\*\* (\[\d+\])+$", line)]
+    assert len(heads) >= 2, answer.answer
+    seen = []
+    for i, start in enumerate(heads):
+        end = heads[i + 1] if i + 1 < len(heads) else len(lines)
+        bullets = [x for x in lines[start:end] if x.startswith("- **")]
+        group_cites = markers(lines[start])
+        assert sorted(group_cites) == sorted(n for b in bullets for n in markers(b))
+        seen += group_cites
+    assert sorted(seen) == sorted(c.n for c in answer.citations)  # each paper in one group
+    by_n = {s.n: s for s in answer.sources}
+    quotes = _quotes(answer)
+    assert len(quotes) == len(answer.citations)  # one sentence per paper
+    for n, q in quotes:
+        assert q in by_n[n].abstract
+    v = seed_services.embedder.embed([q for _, q in quotes])
+    assert max(float(v[i] @ v[j]) for i, j in combinations(range(len(quotes)), 2)) <= 0.9
+
+
+@pytest.mark.slow
+def test_comparison_is_a_table_naming_every_compared_paper(shaped):
+    answer = shaped[COMPARE][-1].data
+    rows = [x for x in answer.answer.splitlines() if x.startswith("| **")]
+    assert len(rows) == 2
+    titles = {c.title.split(":")[0] for c in answer.citations}
+    assert titles == {"VastGaussian", "CityGaussianV2"}
+    by_n = {s.n: s for s in answer.sources}
+    for n, q in _quotes(answer):
+        assert q in by_n[n].abstract  # every cell a verbatim fragment of its paper
+    assert answer.flagged_sentences == [] and answer.removed_citations == []
+    exported = export_markdown([answer])
+    html = MarkdownIt("commonmark").enable("table").render(exported)
+    assert html.count("<tr>") == 3
+
+
+@pytest.mark.slow
+def test_detail_answer_leads_with_the_figure(shaped):
+    answer = shaped[DETAIL][-1].data
+    n, first = _quotes(answer)[0]
+    assert "55.2%" in first
+    assert answer.sources[n - 1].title.startswith("MegaScale")
+
+
+@pytest.mark.slow
+def test_answer_json_still_one_answer(shaped):
+    answer = shaped[SURVEY][-1].data
+    data = json.loads(json.dumps(answer.to_json_dict()))
+    assert data["mode"] == "extractive" and len(data["citations"]) >= 3
