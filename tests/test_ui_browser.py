@@ -218,3 +218,59 @@ def test_malicious_source_renders_as_inert_text(page, tmp_path):
         copied = page.evaluate("navigator.clipboard.readText()")
         assert "<script>window.__pwned = 'script'</script>" in copied and "[1]" in copied
         assert page.evaluate("window.__pwned") is None
+
+
+# --- answer shapes: a survey's groups and a comparison's table, in the chat and the export ----
+
+SURVEY_Q = "Which papers scale 3D Gaussian Splatting reconstruction to large or city-scale scenes?"
+COMPARE_Q = "How do VastGaussian and CityGaussianV2 compare?"
+
+
+def test_survey_and_comparison_render(page, seed_settings, seed_services):
+    expect = sync_api.expect
+    with serve(seed_settings, seed_services) as url:
+        page.goto(url)
+        accordion = page.locator("#pa-settings").get_by_text("Settings", exact=True)
+        accordion.click()
+        page.locator("#pa-mode label", has_text="extractive").click()
+        accordion.click()
+        box = page.locator("#pa-question textarea")
+
+        # A survey: a lead naming the groups, then per group a bold line citing its papers
+        # and one quoted sentence per paper.
+        box.fill(SURVEY_Q)
+        box.press("Enter")
+        expect(page.locator("#pa-chat .facts")).to_have_count(1, timeout=TIMEOUT_MS)
+        message = page.locator("#pa-chat .message").last
+        cited = set(message.locator("a.cite").evaluate_all(
+            "els => els.map(e => e.getAttribute('href'))"))
+        assert len(cited) >= 4, cited
+        assert message.locator("li").count() >= 4
+        assert message.locator("strong").count() >= message.locator("li").count()
+        expect(message).to_contain_text("papers in")
+        page.screenshot(path=str(ARTIFACTS / "ui-survey.png"))
+
+        # A comparison: a table, one row per compared paper, every filled cell cited.
+        box.fill(COMPARE_Q)
+        box.press("Enter")
+        expect(page.locator("#pa-chat .facts")).to_have_count(2, timeout=TIMEOUT_MS)
+        table = page.locator("#pa-chat .message").last.locator("table")
+        expect(table).to_be_visible()
+        expect(table.locator("th").first).to_have_text("Paper")
+        rows = table.locator("tbody tr")
+        expect(rows).to_have_count(2)
+        titles = rows.locator("td:first-child strong").all_inner_texts()
+        assert any("VastGaussian" in t for t in titles), titles
+        assert any("CityGaussianV2" in t for t in titles), titles
+        for cell in rows.locator("td").all():
+            text = cell.inner_text().strip()
+            assert text == "—" or cell.locator("a.cite").count() == 1, text
+        page.screenshot(path=str(ARTIFACTS / "ui-comparison.png"))
+
+        # The export carries both shapes: the group lines and the table as Markdown.
+        with page.expect_download() as download:
+            page.locator("#pa-export").click()
+        exported = Path(download.value.path()).read_text(encoding="utf-8")
+        assert "| Paper | Proposes | Headline result | Data, benchmark |" in exported
+        assert exported.count("\n| **") == 2
+        assert "papers in" in exported
