@@ -15,7 +15,8 @@ from pathlib import Path
 EVALS_DIR = Path(__file__).resolve().parent
 DATASETS_DIR = EVALS_DIR / "datasets"
 # Tune on dev, report and gate on test (never tuned on; see evals/README.md).
-DEV_DATASETS = (DATASETS_DIR / "dev.jsonl", DATASETS_DIR / "dev_styles.jsonl")
+DEV_DATASETS = (DATASETS_DIR / "dev.jsonl", DATASETS_DIR / "dev_styles.jsonl",
+                DATASETS_DIR / "dev_paraphrase.jsonl")
 TEST_DATASET = DATASETS_DIR / "test.jsonl"
 DEFAULT_DATASET = TEST_DATASET
 DEFAULT_BASELINE = EVALS_DIR / "baseline.json"
