@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from assistant import citations, coverage, extractive, prompts
+from assistant import citations, coverage, extractive, prompts, support
 from assistant.chat import Resolved, history_text, resolve
 from assistant.corpus import scrub_surrogates
 from assistant.errors import AssistantError, LLMError
@@ -253,8 +253,15 @@ class Answerer:
             s.cited = s.n in checked.cited
             s.quotes = (quotes or {}).get(s.n) or (
                 supporting_sentences(checked.text, s) if s.cited else [])
+        t = time.perf_counter()
+        try:  # every sentence against the papers it cites (flags; nothing is rewritten)
+            claims = support.check_answer(checked.text, sources, self.retriever.embedder)
+        except AssistantError:
+            claims = []
+        base["timings_ms"]["support_ms"] = _ms(t)
         base["timings_ms"]["total_ms"] = _ms(t0)
         return Answer(
+            claims=claims,
             answer=checked.text,
             citations=[Citation(n=n, paper_id=by_n[n].paper_id, title=by_n[n].title)
                        for n in checked.cited],

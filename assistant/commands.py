@@ -63,11 +63,26 @@ def print_answer(services, question: str, history: list[Answer], mode: str | Non
         say(f"Removed citations to non-sources: {final.removed_citations}", fg="yellow")
     if final.flagged_sentences:
         say(f"{len(final.flagged_sentences)} sentence(s) cite nothing.", fg="yellow")
+    print_claim_flags(final)
     facts = f"mode: {final.mode} · {final.timings_ms.get('total_ms', 0):.0f} ms"
     if final.usage:
         facts += f" · {final.usage.total_tokens} tokens"
     say(facts, dim=True)
     return final
+
+
+def print_claim_flags(answer: Answer) -> None:
+    """The claim check's flags: each sentence not supported by the paper it cites, and why."""
+    from assistant.support import claim_flag_text
+
+    flags = [(c, f) for c in answer.claims if (f := claim_flag_text(c))]
+    if not flags:
+        return
+    say(f"Claim check: {len(flags)} sentence(s) not supported by the cited paper", fg="yellow")
+    for c, flag in flags:
+        sentence = c.sentence if len(c.sentence) <= 160 else c.sentence[:157] + "…"
+        say(f"  ⚠ {flag}", fg="yellow")
+        say(f"    “{sentence}”", dim=True)
 
 
 @app.command()
@@ -195,3 +210,66 @@ def ui(
         launch(services.settings, services, host=host, port=port, auth=login, share=share)
     except AssistantError as e:
         fail(str(e))
+
+
+@app.command()
+def verify(
+    claim: Annotated[str | None, typer.Argument(help="A claim to check, in plain words.")] = None,
+    paper_id: Annotated[str | None, typer.Option(
+        "--paper-id", help="The indexed paper to check CLAIM against (its id, as printed by "
+        "search --json).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    batch: Batch = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Does a paper support a claim? Support 0..1, a label (supported, weak, unsupported), the
+    abstract sentence closest to the claim and, when not supported, why.
+
+    Example: assistant verify "Marconi improves token hit rates" --paper-id <id>
+    Batch: one {"id", "claim", "title", "abstract"} per line (other fields passed through)
+    -> one {"id", "support", "label", "evidence", "note"} per line; needs no index.
+    """
+    from assistant.support import Checker
+    from assistant.support import verify as check_one
+
+    if (claim is None) == (batch is None):
+        fail('give either a CLAIM with --paper-id, or --batch FILE.jsonl '
+             '(see assistant verify --help).', 2)
+    if claim is not None and not paper_id:
+        fail("give --paper-id ID: the indexed paper to check the claim against "
+             "(assistant search \"...\" --json prints ids).", 2)
+    settings = load_settings(data_dir)
+    try:
+        if batch is not None:
+            from assistant.embeddings import make_embedder
+
+            checker = Checker(make_embedder(settings))
+            for _, obj, err in read_batch(batch, "claim"):
+                if err is None and not isinstance(obj.get("abstract"), str):
+                    err = f"{batch}: line with id {obj.get('id')!r} has no string 'abstract'"
+                if err:
+                    emit({"error": err})
+                    continue
+                title = obj.get("title") if isinstance(obj.get("title"), str) else ""
+                emit({**obj, **check_one(checker, obj["claim"], title, obj["abstract"])})
+            return
+        from assistant.services import Services
+
+        services = Services(settings)
+        paper = services.retriever.papers([paper_id]).get(paper_id)
+        if paper is None:
+            fail(f"no indexed paper has the id {paper_id!r} (assistant search \"...\" --json "
+                 "prints ids).")
+        result = {"paper_id": paper.id, "title": paper.title, "claim": claim,
+                  **check_one(Checker(services.embedder), claim, paper.title, paper.abstract)}
+    except AssistantError as e:
+        fail(str(e))
+    if as_json:
+        emit(result)
+        return
+    color = {"supported": "green", "weak": "yellow"}.get(result["label"], "red")
+    say(f"{result['label']} (support {result['support']:.2f}) · {paper.title}", fg=color,
+        bold=True)
+    if result["note"]:
+        say(f"  {result['note']}", fg=color)
+    say(f"  evidence: “{result['evidence']}”")

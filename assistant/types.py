@@ -65,6 +65,22 @@ class Source(BaseModel):
     )
 
 
+class Claim(BaseModel):
+    """One sentence of an answer, checked against the papers it cites (assistant/support.py)."""
+
+    sentence: str
+    citations: list[int] = Field(default_factory=list)
+    support: float = Field(
+        description="0..1: how well the cited papers support it (the weakest citation's score).")
+    label: Literal["supported", "weak", "unsupported"]
+    evidence: dict[int, str] = Field(
+        default_factory=dict, description="Source number -> its sentence closest to the claim.")
+    scores: dict[int, float] = Field(default_factory=dict, description="Support per citation.")
+    better: int | None = Field(
+        None, description="Another retrieved source that supports the claim better (repair).")
+    note: str | None = Field(None, description="Why it is not supported, in words.")
+
+
 class Usage(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -97,6 +113,8 @@ class Answer(BaseModel):
     removed_citations: list[int] = Field(
         default_factory=list, description="Markers that pointed outside the sources."
     )
+    claims: list[Claim] = Field(
+        default_factory=list, description="Every sentence checked against the papers it cites.")
     timings_ms: dict[str, float] = Field(default_factory=dict)
     usage: Usage | None = None
     model: str | None = None

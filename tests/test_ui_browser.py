@@ -99,6 +99,24 @@ def test_ask_stream_and_follow_citations(page, seed_settings, seed_services):
         expect(page.locator("#pa-sources mark").first).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / "ui-answer.png"))
 
+        # Hovering (or focusing) a [n] shows the sentence of paper n that supports the claim.
+        wrap = page.locator("#pa-chat .cite-wrap").first
+        tip = wrap.locator(".cite-tip")
+        expect(tip).to_be_hidden()
+        wrap.locator("a.cite").hover()
+        expect(tip).to_be_visible()
+        evidence = tip.inner_text()
+        n = wrap.locator("a.cite").inner_text().strip("[]")
+        quoted = evidence.split("“", 1)[1].rstrip("”").strip()
+        assert len(quoted) > 20
+        assert quoted[:40] in page.locator(f"#pa-sources #src-{n}").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "ui-evidence.png"))
+        page.mouse.move(5, 5)
+        expect(tip).to_be_hidden()
+        wrap.locator("a.cite").focus()
+        expect(tip).to_be_visible()
+        page.locator("#pa-question textarea").focus()
+
         # The copy button copies clean text: [n] markers, no markup, no facts line.
         page.locator("#pa-chat button[aria-label='Copy message']").last.click()
         copied = page.evaluate("navigator.clipboard.readText()")

@@ -25,7 +25,8 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 from assistant.citations import MARKER, parse_numbers
-from assistant.types import Answer, Source
+from assistant.support import claim_flag_text
+from assistant.types import Answer, Claim, Source
 
 # USD per 1M tokens (input, output): OpenAI list prices, for a cost estimate on OpenAI's own
 # endpoint only (a local server may serve a model under the same name for free).
@@ -129,26 +130,70 @@ def _cite_link(n: int, title: str | None) -> str:
     return f'<a class="cite" href="#src-{n}"{tip}>[{n}]</a>'
 
 
-def cited_markdown(text: str, sources: Sequence[Source] | dict[int, str]) -> str:
+def _cite_with_evidence(n: int, title: str | None, evidence: str | None) -> str:
+    """[n] with a tooltip (hover or keyboard focus) quoting paper n's supporting sentence."""
+    link = _cite_link(n, title)
+    if not evidence:
+        return link
+    return (f'<span class="cite-wrap">{link}<span class="cite-tip" role="tooltip">'
+            f"<b>&#91;{n}&#93;</b> “{escape_html(evidence)}”</span></span>")
+
+
+def _claim_spans(text: str, claims: Sequence[Claim]) -> list[tuple[int, int, Claim]]:
+    """Where each claim sits in `text`; `text` may also be a piece of one claim (a table
+    cell), which then gets that claim's evidence (its flag goes after the whole claim)."""
+    spans, cursor = [], 0
+    for c in claims:
+        start = text.find(c.sentence, cursor)
+        if start < 0 or not c.sentence:
+            continue
+        spans.append((start, start + len(c.sentence), c))
+        cursor = start + len(c.sentence)
+    if not spans and text.strip():
+        piece = next((c for c in claims if text.strip() in c.sentence), None)
+        if piece is not None:
+            spans.append((0, len(text), piece.model_copy(update={"label": "supported",
+                                                                 "better": None})))
+    return spans
+
+
+def cited_markdown(text: str, sources: Sequence[Source] | dict[int, str],
+                   claims: Sequence[Claim] = ()) -> str:
     """Answer text -> chat Markdown: escaped, with each valid [n] a link to card #src-n.
 
     A marker pointing outside `sources` stays (escaped) text. `sources` may also be a dict
-    {n: title}.
+    {n: title}. With `claims` (the claim check), each [n] shows paper n's supporting sentence
+    on hover/focus, and a sentence that is not supported is followed by its flag and reason.
     """
     if _TABLE_ROW.search(text):  # a comparison table: its pipes stay live, cells escaped
-        return _with_tables(text, lambda part: cited_markdown(part, sources), "chat")
+        return _with_tables(text, lambda part: cited_markdown(part, sources, claims), "chat")
     titles = sources if isinstance(sources, dict) else {s.n: s.title for s in sources}
+    spans = _claim_spans(text, claims)
+    flags = {e: f' <span class="claim-flag claim-{c.label}">⚠ {escape_html(flag)}</span>'
+             for _, e, c in spans if (flag := claim_flag_text(c))}
+    cuts = sorted(flags)
     out: list[str] = []
+
+    def plain(a: int, b: int, last: bool = False) -> None:
+        for cut in cuts:
+            if a <= cut < b or (last and cut == b):
+                out.append(_inline(text[a:cut], "chat") + flags[cut])
+                a = cut
+        out.append(_inline(text[a:b], "chat"))
+
     pos = 0
     for m in MARKER.finditer(text):
-        out.append(_inline(text[pos:m.start()], "chat"))
+        plain(pos, m.start())
         numbers = parse_numbers(m.group(1))
+        claim = next((c for s, e, c in spans if s <= m.start() < e), None)
         if numbers and all(n in titles for n in numbers):
-            out.append("".join(_cite_link(n, titles[n]) for n in dict.fromkeys(numbers)))
+            out.append("".join(
+                _cite_with_evidence(n, titles[n], claim.evidence.get(n) if claim else None)
+                for n in dict.fromkeys(numbers)))
         else:
             out.append(escape_html(m.group(0)))
         pos = m.end()
-    out.append(_inline(text[pos:], "chat"))
+    plain(pos, len(text), last=True)
     return "".join(out)
 
 
@@ -241,7 +286,7 @@ def facts_line(answer: Answer, *, priced: bool = False) -> str:
 
 def answer_to_markdown(answer: Answer, *, priced: bool = False) -> str:
     """The assistant's chat message: the answer with [n] links, then a small facts line."""
-    body = cited_markdown(answer.answer, answer.sources)
+    body = cited_markdown(answer.answer, answer.sources, answer.claims)
     if answer.error and not answer.answer.lstrip().startswith("⚠"):
         body = f"⚠ {body}"
     facts = escape_html(facts_line(answer, priced=priced))
@@ -417,6 +462,12 @@ def export_markdown(answers: Sequence[Answer], *, now: datetime | None = None,
         lines += [f"## {i}. {_inline(a.question, 'md', emphasis=True)}", ""]
         lines += [_export_answer_text(a.answer, valid), ""]
         lines += [f"_{escape_md(facts_line(a, priced=priced))}_", ""]
+        checks = [(c, f) for c in a.claims if (f := claim_flag_text(c))]
+        if checks:  # the claim check's flags travel with the answer
+            lines += ["**Claim check**", ""]
+            lines += [f"- ⚠ {_inline(f, 'md', emphasis=True)} — "
+                      f"“{_inline(c.sentence, 'md', emphasis=True)}”" for c, f in checks]
+            lines.append("")
         cited = sorted((s for s in a.sources if s.cited), key=lambda s: s.n)
         if cited:
             lines += ["**References**", ""]

@@ -48,11 +48,14 @@ if (!window.__paperAssistantCopy && navigator.clipboard && navigator.clipboard.w
   const writeText = navigator.clipboard.writeText.bind(navigator.clipboard);
   const decoder = document.createElement("textarea"); // decodes character references
   const clean = (text) => {
-    if (typeof text !== "string" || !/class="(cite|facts)"|&#\d+;|&(lt|gt|amp|quot);/.test(text)) {
+    if (typeof text !== "string" || !/class="(cite|facts|cite-wrap)"|&#\d+;|&(lt|gt|amp|quot);/.test(text)) {
       return text;
     }
     const plain = text
       .replace(/\s*<small class="facts">[\s\S]*?<\/small>/g, "")
+      .replace(/<span class="cite-tip"[^>]*>[\s\S]*?<\/span>/g, "")
+      .replace(/ ?<span class="claim-flag[^"]*">[\s\S]*?<\/span>/g, "")
+      .replace(/<span class="cite-wrap">([\s\S]*?)<\/span>/g, "$1")
       .replace(/<a class="cite" href="#src-\d+"[^>]*>(\[\d+\])<\/a>/g, "$1");
     decoder.innerHTML = plain.replace(/</g, "&lt;"); // no tag can survive: text only
     return decoder.value;
