@@ -46,6 +46,7 @@ corpus me tell find give list describe discuss""".split()
 
 Shape = Literal["single", "survey", "comparison"]
 SURVEY_MAX = 12  # papers quoted in a survey answer (and its numbered sources)
+SURVEY_CLAIM_BONUS = 0.25  # a survey quotes what each paper does: "we propose ..." preferred
 SURVEY_SENTENCES = 4  # sentences per abstract embedded for a survey (lexical preselection)
 SURVEY_MIN_GROUPED = 4  # fewer papers are listed without groups
 MAX_GROUPS = 4
@@ -91,10 +92,12 @@ _ASKS_PLURAL = re.compile(
     r"different)( [\w-]+){0,2} (papers|works|studies|approaches|methods|techniques|systems|"
     r"frameworks|strategies|lines of work)\b", re.I)
 _PLURAL = re.compile(
-    r"\b(papers|works|studies|approaches|methods|techniques|systems|frameworks|ways|lines of "
+    r"(?<!-)\b(papers|works|studies|approaches|methods|techniques|systems|frameworks|ways|lines of "
     r"work|efforts|strategies|families|directions|solutions|options|proposals|alternatives)\b"
     r"|\b(survey|overview|landscape|literature|state of the art|existing work|related work|"
-    r"prior work|research|work on|what work|main ideas)\b", re.I)
+    r"prior work|research (on|into|exists)|what research|work on|what work|main ideas|"
+    r"anything on|stuff on|what's out there|what is out there)\b"
+    r"|(?<!\bdoes )(?<!\bdo )(?<!\bit )(?<!\bthere )\bwork\b(?![\s?.!]*$)", re.I)
 
 
 def question_form(question: str) -> Literal["comparison", "survey", "single", "neutral"]:
@@ -261,7 +264,7 @@ def _score(question: str, chosen: list[tuple[int, Hit]], embedder: Embedder,
     split = [_preselect(question, sentences(h.abstract) or [h.abstract], limit, contribution)
              for _, h in chosen]
     flat = [s for sents in split for s in sents]
-    q = embedder.embed([question])[0]
+    q = _embed(embedder, [question])[0]
     vectors = _embed(embedder, flat)
     qwords = content_words(question)
     # "What does it propose?" is answered by the abstract's statement of its contribution,
@@ -276,7 +279,8 @@ def _score(question: str, chosen: list[tuple[int, Hit]], embedder: Embedder,
         for s, v in zip(sents, vecs, strict=True):
             overlap = len(qwords & content_words(s)) / max(1, len(qwords))
             number = 0.08 if wants_figure and _FIGURE.search(s) else 0.0
-            claim = 0.12 if wants_contribution and _STATES_CONTRIBUTION.search(s) else 0.0
+            claim = (SURVEY_CLAIM_BONUS if contribution else 0.12) \
+                if wants_contribution and _STATES_CONTRIBUTION.search(s) else 0.0
             scores.append(float(v @ q) + 0.35 * overlap + number + claim)
         out.append(_Scored(n, h, sents, np.array(scores), vecs))
     return out
@@ -339,19 +343,19 @@ def plan(question: str, hits: list[tuple[int, Hit]], embedder: Embedder, setting
         if len(compared) >= 2:
             scored = _score(question, compared, embedder, wants_figure=True)
             return _comparison(scored)
-    if not focus and not named and form in ("survey", "neutral"):
-        pool = hits[:SURVEY_MAX] if form == "survey" else hits[: max(1, settings.top_k)]
-        scored = _score(question, pool, embedder, wants_figure, contribution=True,
+    if not focus and not named and form == "survey":
+        scored = _score(question, hits[:SURVEY_MAX], embedder, wants_figure, contribution=True,
                         limit=SURVEY_SENTENCES)
         model = survey_model()
         probs = relevance(survey_features(question, scored), model)
         keep = [s for s, p in zip(scored, probs, strict=True) if p >= model["threshold"]]
         keep = [scored[0]] + [s for s in keep if s is not scored[0]]
-        strong = sum(p >= 0.5 for p in probs)
-        # A survey of one paper is a lookup; a neutral question becomes a survey when the
-        # retrieval holds several comparably strong papers rather than one dominant one.
-        if (form == "survey" and len(keep) > 1) or strong >= 3:
-            return _survey(keep[:SURVEY_MAX], content_words(question))
+        # A survey of one paper is a lookup: the retrieval holds one dominant paper. (A
+        # question of neither form stays a lookup too: on dev, promoting those with several
+        # strong papers to surveys turned 4 lookups and no synthesis question into surveys.)
+        if len(keep) > 1:
+            return _survey(keep[:SURVEY_MAX], content_words(question),
+                           _embed(embedder, [question])[0])
     return _single(question, hits, embedder, settings, focus, named, wants_figure)
 
 
@@ -411,7 +415,8 @@ def _mmr(order: list[int], vectors: np.ndarray, taken: list[np.ndarray], k: int)
     return out or order[:1]
 
 
-def _survey(scored: list[_Scored], avoid: set[str] = frozenset()) -> Plan:
+def _survey(scored: list[_Scored], avoid: set[str] = frozenset(),
+            question_vector: np.ndarray | None = None) -> Plan:
     picks: list[Pick] = []
     taken: list[np.ndarray] = []
     for s in scored:
@@ -421,14 +426,22 @@ def _survey(scored: list[_Scored], avoid: set[str] = frozenset()) -> Plan:
             continue  # every sentence of it repeats one already quoted
         taken.append(s.vectors[i])
         picks.append(Pick(s.hit, s.n, [s.sents[i]], s.best, s.vectors[[i]]))
-    groups = _group(picks, avoid) if len(picks) >= SURVEY_MIN_GROUPED else []
+    groups = _group(picks, avoid, question_vector) if len(picks) >= SURVEY_MIN_GROUPED \
+        else []
     return Plan("survey", picks, groups=groups)
 
 
-def _group(picks: list[Pick], avoid: set[str] = frozenset()) -> list[Group]:
+def _group(picks: list[Pick], avoid: set[str] = frozenset(),
+           question_vector: np.ndarray | None = None) -> list[Group]:
+    """Papers grouped by what their quoted sentences say. What every sentence shares with
+    the question (the topic itself) is projected out first, so the groups differ by how
+    the papers go about it."""
     from sklearn.cluster import AgglomerativeClustering
 
-    x = np.stack([p.vectors[0] for p in picks])
+    x = np.stack([p.vectors[0] for p in picks]).astype(np.float64)
+    if question_vector is not None:
+        q = question_vector / max(float(np.linalg.norm(question_vector)), 1e-9)
+        x = x - np.outer(x @ q, q)
     x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-9)
     labels = AgglomerativeClustering(n_clusters=None, distance_threshold=GROUP_DISTANCE,
                                      metric="cosine", linkage="average").fit_predict(x)
@@ -639,10 +652,17 @@ def _compose_comparison(p: Plan) -> str:
     lines = [f"Comparing {names}, in their own words:", "", HEADER, "|---|---|---|---|"]
     for r in p.rows:
         n = r.pick.n
-        cells = [f"**{_cell(r.pick.hit.title)}** [{n}]"] + [
+        cells = [f"**{_cell(_short(r.pick.hit.title))}** [{n}]"] + [
             f"{_cell(_end(c))} [{n}]" if c else "—" for c in (r.proposes, r.result, r.data)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _short(title: str) -> str:
+    """A table row's name: the paper's own name before the title's colon ("VastGaussian"),
+    else the title (the lead line above the table gives every full title)."""
+    name = title.split(":", 1)[0].strip()
+    return name if ":" in title and 1 < len(name) <= 40 else title
 
 
 def _cell(text: str) -> str:
