@@ -9,15 +9,22 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
+# pip shows its progress (a first install takes a few minutes); each step says what it does.
 $(STAMP): pyproject.toml
+	@echo "== [1/4] Creating the virtual environment in $(VENV)"
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	@echo "== [2/4] Upgrading pip"
+	$(BIN)/pip install --progress-bar on --upgrade pip
+	@echo "== [3/4] Installing CPU torch (from local disk when cached)"
 	# CPU torch from local disk first; an unpinned torch would pull a multi-GB CUDA build.
-	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install --progress-bar on torch==2.13.0
+	@echo "== [4/4] Installing the assistant and its dependencies (a few minutes the first time)"
+	$(BIN)/pip install --progress-bar on -e '.[dev]'
 	touch $(STAMP)
+	@echo "== Setup done."
 
 run: setup
+	@echo "== Starting the chat (the first run also indexes seeds/, ~70 s)"
 	$(BIN)/assistant ui
 
 browser-deps:

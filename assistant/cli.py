@@ -10,15 +10,32 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import typer.core
 
 from assistant.corpus import scrub_surrogates
 from assistant.errors import AssistantError
 from assistant.settings import Settings
 
+
+class _Commands(typer.core.TyperGroup):
+    """`assistant --help` lists each command's first sentence whole (wrapped, not cut)."""
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit=10_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
 app = typer.Typer(
     help="Chat with a corpus of paper abstracts; every claim cites a numbered paper.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
     rich_markup_mode=None,  # help texts contain [n] citations, not markup
+    cls=_Commands,
 )
 
 DataDir = Annotated[
@@ -166,7 +183,8 @@ def search(
 ) -> None:
     """Find the papers most relevant to QUERY (hybrid dense + keyword retrieval).
 
-    JSON shape: {"query", "results": [{"paper_id", "title", "score", "snippet"}]}.
+    JSON shape: {"query", "results": [{"paper_id", "title", "score", "snippet", "url"}]}
+    (url: the paper's arXiv page, or an arXiv title search when no arXiv id is known).
     Batch: assistant search --batch queries.jsonl  (one {"query": ...} per line).
     """
     from assistant.services import Services
@@ -180,10 +198,12 @@ def search(
     services = Services(load_settings(data_dir))
 
     def run(q: str) -> dict[str, Any]:
-        hits = services.retriever.search(q, k=k, fusion=fusion)
+        from assistant.links import attach_hits
+
+        hits = attach_hits(services.retriever.search(q, k=k, fusion=fusion), services.retriever)
         return {"query": q, "results": [
-            {"paper_id": h.paper_id, "title": h.title, "score": h.score, "snippet": h.snippet}
-            for h in hits]}
+            {"paper_id": h.paper_id, "title": h.title, "score": h.score, "snippet": h.snippet,
+             "url": h.url} for h in hits]}
 
     try:
         if batch is not None:
@@ -199,12 +219,16 @@ def search(
     if as_json:
         emit(result)
         return
+    from assistant.display import clean_latex
+
     if not result["results"]:
         say("No matching papers.")
     for i, r in enumerate(result["results"], start=1):
         say(f"{i}. {r['title']}", bold=True)
         say(f"   score {r['score']:.3f} · {r['paper_id']}")
-        say(f"   {r['snippet'][:240]}{'…' if len(r['snippet']) > 240 else ''}")
+        say(f"   {r['url']}")
+        snippet = clean_latex(r["snippet"])  # display only: --json keeps the stored text
+        say(f"   {snippet[:240]}{'…' if len(snippet) > 240 else ''}")
 
 
 @app.command()

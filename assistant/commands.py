@@ -41,24 +41,36 @@ def _services(data_dir: Path | None, k: int | None = None):
 
 def print_answer(services, question: str, history: list[Answer], mode: str | None,
                  k: int | None) -> Answer:
-    """Stream an answer to the terminal; returns the checked Answer."""
+    """Stream an answer to the terminal; returns the checked Answer (urls filled).
+
+    Printed as plain text: the answer's Markdown emphasis (**title**) is dropped and LaTeX
+    residue of the abstracts cleaned (assistant/display.py).
+    """
+    from assistant.display import PlainStream, clean_latex, plain
+    from assistant.links import attach
+
     final: Answer | None = None
     streamed = ""
+    out = PlainStream()
     for event in services.answerer.stream(question, history, mode, k):
         if event.kind == "token":
             streamed += event.data
-            say(event.data, nl=False)
+            say(clean_latex(out.feed(event.data)), nl=False)
         elif event.kind == "answer":
             final = event.data
     assert final is not None
+    say(clean_latex(out.flush()), nl=False)
+    attach(final, services.retriever)
     if final.error or final.answer.strip() != streamed.strip():
         # The citation check changed the text (or the stream failed): show the final version.
-        say("\n\n" + ("" if final.error else "Checked answer:\n") + final.answer, nl=False)
+        say("\n\n" + ("" if final.error else "Checked answer:\n")
+            + clean_latex(plain(final.answer)), nl=False)
     say("\n")
     if final.citations:
         say("References", bold=True)
         for c in final.citations:
             say(f"  [{c.n}] {c.title}  ({c.paper_id})")
+            say(f"      {c.url}", dim=True)
     if final.removed_citations:
         say(f"Removed citations to non-sources: {final.removed_citations}", fg="yellow")
     if final.flagged_sentences:
@@ -92,23 +104,45 @@ def ask(
     mode: Mode = None,
     k: TopK = None,
     batch: Batch = None,
+    export: Annotated[str | None, typer.Option(
+        "--export", metavar="bib|md",
+        help="Print the answer for writing instead: bib (BibTeX of the cited papers, every "
+        "field known: title, authors, year, arXiv id, url) or md (a Markdown document with "
+        "the answer and its references). Redirect it to a file: > refs.bib")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Answer QUESTION from the corpus, every claim cited as [n].
 
-    Streams to the terminal unless --json. Batch: one {"question": ..., "followup": ...} per
-    line (followup optional, asked as the second turn); prints one JSON Answer per line, with
-    the first turn's Answer under "first" for follow-up lines.
+    Streams to the terminal unless --json or --export. Every citation and source carries a
+    url (the arXiv page, or an arXiv title search). Batch: one {"question": ...,
+    "followup": ...} per line (followup optional, asked as the second turn); prints one JSON
+    Answer per line, with the first turn's Answer under "first" for follow-up lines.
+
+    Example: assistant ask "Which optimizers save memory?" --export bib > refs.bib
     """
+    from assistant.links import attach
+
     _check_mode(mode)
     if (question is None) == (batch is None):
         fail("give either a QUESTION or --batch FILE.jsonl (see assistant ask --help).", 2)
+    if export not in (None, "bib", "md"):
+        fail(f"--export must be bib or md, not {export!r}.", 2)
+    if export and batch is not None:
+        fail("--export takes one QUESTION, not --batch.", 2)
     services = _services(data_dir, k)
     try:
         if batch is not None:
             _ask_batch(services, batch, mode, k)
+        elif export:
+            answer = attach(services.answerer.answer(question, mode=mode, k=k),
+                            services.retriever)
+            sys.stdout.write(export_text([answer], export, services.retriever))
+            if answer.error:
+                say(f"error: {answer.error}", fg="red", err=True)
+                raise typer.Exit(1)
         elif as_json:
-            emit(services.answerer.answer(question, mode=mode, k=k).to_json_dict())
+            answer = services.answerer.answer(question, mode=mode, k=k)
+            emit(attach(answer, services.retriever).to_json_dict())
         else:
             answer = print_answer(services, question, [], mode, k)
             if answer.error:
@@ -117,16 +151,31 @@ def ask(
         fail(str(e))
 
 
+def export_text(answers: list[Answer], kind: str, papers: Any) -> str:
+    """The conversation for writing: 'bib' (BibTeX of the cited papers) or 'md' (Markdown)."""
+    if kind == "bib":
+        from assistant.bibtex import bibtex
+
+        return bibtex(answers, papers) or "% No papers were cited.\n"
+    from ui.render import export_markdown
+
+    return export_markdown(answers)
+
+
 def _ask_batch(services, batch: Path, mode: str | None, k: int | None) -> None:
+    from assistant.links import attach
+
     for _, obj, err in read_batch(batch, "question"):
         if err:
             emit({"error": err})
             continue
-        first = services.answerer.answer(obj["question"], mode=mode, k=k)
+        first = attach(services.answerer.answer(obj["question"], mode=mode, k=k),
+                       services.retriever)
         extra = {key: v for key, v in obj.items() if key not in ("question", "followup")}
         followup = obj.get("followup")
         if isinstance(followup, str) and followup.strip():
-            second = services.answerer.answer(followup, [first], mode=mode, k=k)
+            second = attach(services.answerer.answer(followup, [first], mode=mode, k=k),
+                            services.retriever)
             out: dict[str, Any] = {**extra, **second.to_json_dict(),
                                    "first": first.to_json_dict()}
         else:
@@ -176,6 +225,30 @@ def chat(
 
 
 @app.command()
+def mcp(
+    mode: Mode = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Serve the corpus to other assistants over MCP (Model Context Protocol, stdio).
+
+    Tools: search_papers (query, k), ask (question, mode: cited answer with its sources and
+    urls), get_paper (paper_id). An MCP client starts this command itself; see the README
+    for a client config. Stdout carries only the protocol; messages go to stderr.
+    """
+    from assistant.mcp_server import serve
+
+    _check_mode(mode)
+    services = _services(data_dir)
+    if mode:
+        services.settings = services.settings.model_copy(update={"answer_mode": mode})
+    try:
+        services.index  # fail early with the ingest hint  # noqa: B018
+    except AssistantError as e:
+        fail(str(e))
+    serve(services)
+
+
+@app.command()
 def ui(
     host: Annotated[str | None, typer.Option(
         help="Interface to bind (default 127.0.0.1: only this machine).")] = None,
@@ -186,10 +259,18 @@ def ui(
         "visible to every user of the machine (ps, /proc): prefer the environment variable "
         "ASSISTANT_UI_AUTH (or .env).")] = None,
     share: Annotated[bool, typer.Option(
-        help="Ask Gradio for a public share link (off by default).")] = False,
+        help="Also publish the chat on a temporary public https://*.gradio.live address "
+        "through Gradio's share servers: anyone with the link can use it (set --auth). "
+        "Off by default.")] = False,
+    open_browser: Annotated[bool, typer.Option(
+        "--open", help="Open the chat in the default web browser once it is served.")] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Open the chat in the browser. On a fresh data dir, ingests seeds/ first."""
+    """Serve the chat UI on http://127.0.0.1:7860 (open it in a browser; --open does it).
+
+    Runs until Ctrl-C. On a fresh data dir, ingests seeds/ first. --host/--port choose the
+    address, --auth requires a login, --share adds a public link.
+    """
     from pydantic import SecretStr
 
     from ui.app import ensure_index, launch, parse_auth
@@ -207,7 +288,13 @@ def ui(
         fail(f"--auth / ASSISTANT_UI_AUTH: {e}", 2)
     try:
         ensure_index(services.settings, services)
-        launch(services.settings, services, host=host, port=port, auth=login, share=share)
+        settings = services.settings
+        where = f"http://{host or settings.ui_host}:{port or settings.ui_port}/"
+        say(f"Serving the chat on {where} — open it in a browser. Ctrl-C stops it."
+            + ("" if share else " (--share adds a public link.)"))
+        # quiet: Gradio's own banner tells users to edit launch(); ours names the flags.
+        launch(settings, services, host=host, port=port, auth=login, share=share,
+               inbrowser=open_browser, quiet=not share)
     except AssistantError as e:
         fail(str(e))
 

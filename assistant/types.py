@@ -45,12 +45,14 @@ class Hit(BaseModel):
     dense_score: float | None = Field(None, description="Cosine similarity of the best chunk.")
     bm25_score: float | None = None
     rank: int = 0
+    url: str = Field("", description="Where the paper opens (assistant/links.py).")
 
 
 class Citation(BaseModel):
     n: int
     paper_id: str
     title: str
+    url: str = Field("", description="Where the paper opens (assistant/links.py).")
 
 
 class Source(BaseModel):
@@ -63,6 +65,7 @@ class Source(BaseModel):
     quotes: list[str] = Field(
         default_factory=list, description="Sentences of the abstract the answer leans on."
     )
+    url: str = Field("", description="Where the paper opens (assistant/links.py).")
 
 
 class Claim(BaseModel):

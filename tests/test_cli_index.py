@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from assistant.cli import app
 
-RESULT_KEYS = {"paper_id", "title", "score", "snippet"}
+RESULT_KEYS = {"paper_id", "title", "score", "snippet", "url"}
 MARCONI = "Marconi: Prefix Caching for the Era of Hybrid LLMs"
 
 

@@ -163,7 +163,7 @@ def test_export_has_turns_and_reference_lists_with_titles():
     abstained = Answer(question="Best sourdough recipe?", answer="The corpus does not cover "
                        "this question.", mode="extractive", abstained=True)
     md = render.export_markdown([a, abstained], now=datetime(2025, 1, 2, 3, 4, tzinfo=UTC))
-    assert md.startswith("# Research assistant — conversation")
+    assert md.startswith("# Paper assistant — conversation")  # titled after the app
     assert "2025-01-02 03:04 UTC · 2 questions" in md
     assert "## 1. How do papers save memory and communication?" in md
     assert "## 2. Best sourdough recipe?" in md
@@ -254,8 +254,14 @@ def test_source_cards_escape_html_and_markdown_from_sources():
     audit = TagAudit()
     audit.feed(html)
     assert audit.tags <= {"div", "section", "article", "span", "p", "q", "details", "summary",
-                          "mark", "i"}, audit.tags  # only our structure: no script/img/a/iframe
-    assert {k for k, _ in audit.attrs} <= {"class", "id", "title", "style"}
+                          "mark", "i", "a"}, audit.tags  # only our structure: no script/img
+    assert {k for k, _ in audit.attrs} <= {"class", "id", "title", "style", "href", "target",
+                                           "rel"}
+    # The only links are ours, out to a paper search, built from the title (url-encoded).
+    hrefs = [v for k, v in audit.attrs if k == "href"]
+    assert hrefs and all(h.startswith("https://www.semanticscholar.org/search?q=")
+                         for h in hrefs), hrefs
+    assert all(v == "noopener noreferrer" for k, v in audit.attrs if k == "rel")
     assert all(v.startswith("width:") for k, v in audit.attrs if k == "style")
     assert "&lt;script&gt;alert&#40;1&#41;&lt;/script&gt;" in html
     assert "![" not in html and "](" not in html and "${" not in html and "{{" not in html

@@ -34,6 +34,7 @@ import gradio as gr
 from pydantic import SecretStr
 from starlette.middleware import Middleware
 
+from assistant import links
 from assistant.answer import Answerer
 from assistant.errors import AssistantError, IndexMissing
 from assistant.settings import Settings
@@ -65,6 +66,9 @@ EXAMPLES = [
     "What does the second paper propose?",
 ]
 EXAMPLE_LABELS = EXAMPLES[:3] + [f"Follow-up: {EXAMPLES[3]}"]
+NO_LLM_IN_UI = ("LLM answers are not available: this server has no LLM endpoint configured. "
+                "Choose “extractive” (or “auto”) under Settings › Answer mode to get an answer "
+                "quoted from the papers. (Whoever runs the server can set OPENAI_BASE_URL.)")
 
 
 # --- index ------------------------------------------------------------------------------
@@ -224,6 +228,26 @@ class ChatUI:
             fh.write(render.export_markdown(answers, now=stamp, priced=self.priced))
         return str(path)
 
+    def _papers(self) -> Any:
+        """The catalog lookup for links (None when the index cannot be opened)."""
+        try:
+            return self.services.retriever
+        except Exception:  # noqa: BLE001 — links fall back to ids and titles
+            return None
+
+    def export_bib(self, answers: list[Answer] | None) -> str:
+        """Write the cited papers of the conversation as BibTeX (owner-only file)."""
+        from assistant.bibtex import bibtex
+
+        answers = [links.attach(a, self._papers()) for a in answers or []]
+        stamp = datetime.now(UTC)
+        path = self.export_dir / (f"references-{stamp:%Y%m%d-%H%M%S}-"
+                                  f"{uuid.uuid4().hex[:6]}.bib")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(bibtex(answers, self._papers()) or "% No papers cited yet.\n")
+        return str(path)
+
     def ask(self, question: str, answers: list[Answer] | None, k: float | None,
             mode: str | None, temperature: float | None) -> Iterator[tuple]:
         """Stream one turn: (chat, answers, sources_html, question_box, export, answer_json)."""
@@ -248,6 +272,13 @@ class ChatUI:
             yield (self.chat(answers), answers, gr.skip(), gr.skip(), gr.skip(), gr.skip())
             return
         mode = mode if mode in MODES else None
+        if self.settings.resolved_mode(mode) == "llm" and not self.settings.llm_configured:
+            # Worded for the person at the browser (no CLI flag to pass), and no model named.
+            final = self.failed(q, NO_LLM_IN_UI, "llm", [], t0)
+            answers = [*answers, final]
+            yield (self.chat(answers), answers, render.source_cards_html(final), "",
+                   gr.skip(), final.to_json_dict())
+            return
         k = int(min(50, max(1, k))) if isinstance(k, int | float) else None
         prior = self.chat(answers)
         user = {"role": "user", "content": render.user_markdown(q)}
@@ -267,6 +298,7 @@ class ChatUI:
             for event in stream:
                 if event.kind == "sources":
                     sources = list(event.data)
+                    links.attach_sources(sources, self._papers())
                     yield pending(render.retrieved_html(q, sources))
                 elif event.kind == "token":
                     text += str(event.data)
@@ -283,6 +315,7 @@ class ChatUI:
             final = self.failed(q, f"Something went wrong while answering "
                                    f"({type(e).__name__}{': ' + detail if detail else ''}). "
                                    "Try again or rephrase the question.", mode, sources, t0)
+        links.attach(final, self._papers())  # every source and citation opens (url)
         answers = [*answers, final]
         try:
             chat, cards = self.chat(answers), render.source_cards_html(final)
@@ -344,6 +377,9 @@ def build_app(settings: Settings, services: Any) -> gr.Blocks:
                                  min_width=96, elem_id="pa-new")
             export = gr.DownloadButton("Export chat (.md)", value=ui.export_file([]),
                                        size="sm", scale=0, min_width=150, elem_id="pa-export")
+            export_bib = gr.DownloadButton("References (.bib)", value=ui.export_bib([]),
+                                           size="sm", scale=0, min_width=150,
+                                           elem_id="pa-export-bib")
         with gr.Row(elem_id="pa-main", equal_height=False):
             with gr.Column(scale=3, min_width=420, elem_id="pa-chat-col"):
                 chatbot = gr.Chatbot(
@@ -355,7 +391,8 @@ def build_app(settings: Settings, services: Any) -> gr.Blocks:
                 )
                 with gr.Row(elem_id="pa-input"):
                     question = gr.Textbox(
-                        show_label=False, placeholder="Ask a question about the papers…",
+                        label="Question", show_label=False,
+                        placeholder="Ask a question about the papers…",
                         lines=1, max_lines=6, scale=6, autofocus=True, elem_id="pa-question",
                         container=False, max_length=question_limit(settings))
                     send = gr.Button("Send", variant="primary", scale=1, min_width=90,
@@ -394,8 +431,13 @@ def build_app(settings: Settings, services: Any) -> gr.Blocks:
             examples.load_input_event.then(ui.ask, inputs, outputs, api_visibility="private",
                                            show_progress="hidden"),
         ]
+        # The .bib follows each answer (and an emptied chat) as a step of its own.
+        for event in asked:
+            event.then(ui.export_bib, [answers], [export_bib], api_visibility="private",
+                       queue=False, show_progress="hidden")
         new_chat.click(ui.new_chat, None, outputs, api_name="new_chat", cancels=asked,
-                       queue=False)
+                       queue=False).then(ui.export_bib, [answers], [export_bib],
+                                         api_visibility="private", queue=False)
         chatbot.clear(ui.new_chat, None, outputs, api_visibility="private", cancels=asked,
                       queue=False)
         chatbot.select(ui.select, [answers], [sources], api_visibility="private",

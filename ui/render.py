@@ -25,6 +25,8 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 from assistant.citations import MARKER, parse_numbers
+from assistant.display import clean_latex
+from assistant.links import semantic_scholar_url
 from assistant.support import claim_flag_text
 from assistant.types import Answer, Claim, Source
 
@@ -115,8 +117,8 @@ def _inline(text: str, target: str, *, emphasis: bool = False) -> str:
     for segment, is_url in _split_urls(text):
         if is_url:
             parts.append(_code_span(segment))
-        elif target == "chat":
-            parts.append(escape_html(segment))
+        elif target == "chat":  # LaTeX residue of abstracts cleaned for display only
+            parts.append(escape_html(clean_latex(segment)))
         else:
             parts.append(escape_md(segment, emphasis=emphasis))
     return "".join(parts)
@@ -256,7 +258,9 @@ def facts_line(answer: Answer, *, priced: bool = False) -> str:
     Cost only with priced=True (OpenAI's own endpoint) and a model in PRICES.
     """
     parts = ["LLM" if answer.mode == "llm" else "extractive"]
-    if answer.mode == "llm" and answer.model:
+    # The model only when it was called (a reply or tokens), not when the call never began.
+    called = answer.usage is not None or "generate_ms" in answer.timings_ms
+    if answer.mode == "llm" and answer.model and called:
         parts.append(answer.model)
     if answer.abstained:
         parts.append("abstained")
@@ -331,15 +335,35 @@ def _quote_spans(abstract: str, quotes: Iterable[str]) -> list[tuple[int, int]]:
 def highlight(abstract: str, quotes: Iterable[str]) -> str:
     """The abstract as escaped HTML, the quoted sentences wrapped in <mark>."""
     out, pos = [], 0
+    # Spans are found in the stored text; each piece is shown with its LaTeX residue cleaned.
     for s, e in _quote_spans(abstract, quotes):
-        out.append(escape_html(abstract[pos:s]))
-        out.append(f"<mark>{escape_html(abstract[s:e])}</mark>")
+        out.append(escape_html(clean_latex(abstract[pos:s])))
+        out.append(f"<mark>{escape_html(clean_latex(abstract[s:e]))}</mark>")
         pos = e
-    out.append(escape_html(abstract[pos:]))
+    out.append(escape_html(clean_latex(abstract[pos:])))
     return "".join(out)
 
 
-def _card(source: Source, *, expanded: bool) -> str:
+_NEW_TAB = 'target="_blank" rel="noopener noreferrer"'
+
+
+def paper_links(source: Source) -> str:
+    """The card's links out: the paper's page (arXiv, or an arXiv title search) and a
+    Semantic Scholar title search, each opening in a new tab. Only https urls are linked."""
+    out = []
+    if source.url.startswith("https://"):
+        label = "arXiv" if source.url.startswith("https://arxiv.org/abs/") else "Search arXiv"
+        out.append(f'<a class="src-link" href="{html.escape(source.url, quote=True)}" '
+                   f"{_NEW_TAB}>{label} ↗</a>")
+    s2 = semantic_scholar_url(source.title)
+    out.append(f'<a class="src-link" href="{html.escape(s2, quote=True)}" {_NEW_TAB}>'
+               "Semantic Scholar ↗</a>")
+    return f'<div class="src-links">{"".join(out)}</div>'
+
+
+def _card(source: Source, *, expanded: bool, bar: bool = True) -> str:
+    """One source card; bar=False (closest matches of an abstention) shows no relevance bar:
+    they are not evidence, and a full bar would say otherwise."""
     score = max(0.0, min(1.0, float(source.score)))
     cls = "src-card is-cited" if source.cited else "src-card"
     abstract = highlight(source.abstract, source.quotes) if source.abstract else ""
@@ -350,13 +374,18 @@ def _card(source: Source, *, expanded: bool) -> str:
     else:
         body = (f'<details><summary>Abstract</summary><p class="src-abs">{abstract}</p>'
                 "</details>")
+    title = escape_html(source.title)
+    if source.url.startswith("https://"):
+        title = (f'<a class="src-title-link" href="{html.escape(source.url, quote=True)}" '
+                 f"{_NEW_TAB}>{title}</a>")
+    meta = (f'<div class="src-meta"><span class="src-score" title="Fused relevance, 0 to 1">'
+            f'relevance {score:.2f}</span><span class="src-bar"><i style="width:'
+            f'{score * 100:.0f}%"></i></span></div>') if bar else ""
     return (
         f'<article class="{cls}" id="src-{int(source.n)}">'
         f'<div class="src-top"><span class="src-n">{int(source.n)}</span>'
-        f'<span class="src-title">{escape_html(source.title)}</span></div>'
-        f'<div class="src-meta"><span class="src-score" title="Fused relevance, 0 to 1">'
-        f'relevance {score:.2f}</span><span class="src-bar"><i style="width:{score * 100:.0f}%">'
-        f"</i></span></div>{body}</article>"
+        f'<span class="src-title">{title}</span></div>'
+        f"{meta}{paper_links(source)}{body}</article>"
     )
 
 
@@ -384,7 +413,7 @@ def source_cards_html(answer: Answer | None) -> str:
     if answer is None:
         return EMPTY_SOURCES
     if answer.abstained:
-        cards = [_card(s, expanded=False) for s in answer.sources]
+        cards = [_card(s, expanded=False, bar=False) for s in answer.sources]
         return _panel(answer.question, [_section(
             "Closest matches",
             "The corpus does not answer this question; these are the nearest papers, "
@@ -453,7 +482,7 @@ def export_markdown(answers: Sequence[Answer], *, now: datetime | None = None,
     """The conversation as a Markdown document, with the cited papers listed per turn."""
     stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
     n = len(answers)
-    lines = ["# Research assistant — conversation", "",
+    lines = ["# Paper assistant — conversation", "",
              f"_Exported {stamp} · {n} question{'s' if n != 1 else ''}_", ""]
     if not answers:
         lines += ["_No questions yet._", ""]
@@ -472,10 +501,10 @@ def export_markdown(answers: Sequence[Answer], *, now: datetime | None = None,
         if cited:
             lines += ["**References**", ""]
             for s in cited:
-                link = source_link(s.paper_id)
+                link = s.url if s.url.startswith("https://") else source_link(s.paper_id)
                 lines.append(f"- \\[{s.n}\\] {_inline(s.title, 'md', emphasis=True)} "
                              f"\\(relevance {s.score:.2f}\\)"
-                             + (f" · [{s.paper_id}]({link})" if link else ""))
+                             + (f" · <{link}>" if link else ""))
                 quotes = [f"  > {_inline(q, 'md', emphasis=True)}" for q in s.quotes]
                 lines += "\n  >\n".join(quotes).splitlines()  # one paragraph per quote
             lines.append("")
