@@ -50,7 +50,7 @@ SURVEY_CLAIM_BONUS = 0.25  # a survey quotes what each paper does: "we propose .
 SURVEY_SENTENCES = 4  # sentences per abstract embedded for a survey (lexical preselection)
 SURVEY_MIN_GROUPED = 4  # fewer papers are listed without groups
 MAX_GROUPS = 4
-GROUP_DISTANCE = 0.55  # cosine distance (average linkage) under which papers share a group
+GROUP_DISTANCE = 0.75  # cosine distance (average linkage, topic projected out) sharing a group
 MMR_MAX_SIM = 0.9  # a quote this similar to one already chosen is a near-duplicate
 _CELL_CHARS = 220  # longer sentences are cut to their clause in a table cell
 
