@@ -157,7 +157,7 @@ class Answerer:
         return coverage.assess(
             retrieval.searched_for, retrieval.hits, retrieval.title_matches,
             self.retriever.vocabulary, self.retriever.texts_of(hidden) if hidden else [],
-            model=model)
+            model=model, embedder=self.retriever.embedder)
 
     # --- stages ------------------------------------------------------------------------
 
