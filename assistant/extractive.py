@@ -496,7 +496,14 @@ def group_terms(groups: list[list[str]], top: int = 3, avoid: set[str] = frozens
             if len(chosen) == top:
                 break
         out.append(chosen)
-    return out
+    return [[_as_written(t, docs[i]) for t in terms_] for i, terms_ in enumerate(out)]
+
+
+def _as_written(term: str, doc: str) -> str:
+    """The term as the papers write it ("KD", "BitStack"), not lowercased."""
+    words = r"[\s\-]+".join(re.escape(w) for w in re.split(r"[\s\-]+", term))
+    m = re.search(rf"(?<![\w-]){words}(?![\w-])", doc, re.I)
+    return m.group(0) if m else term
 
 
 _LABEL_STOP = frozenset("""model models results based new large paper training performance
@@ -632,7 +639,8 @@ def _compose_survey(p: Plan) -> str:
     lines = [f"{lead}; {len(p.picks)} papers in {len(p.groups)} groups by what their "
              f"abstracts say: {named}.", ""]
     for i, g in enumerate(p.groups, start=1):
-        lines += [f"**{i}. {_label(g).capitalize()}** {_cites(g.picks)}", ""]
+        label = _label(g)
+        lines += [f"**{i}. {label[:1].upper()}{label[1:]}** {_cites(g.picks)}", ""]
         lines += [_bullet(x) for x in g.picks]
         lines.append("")
     return "\n".join(lines).rstrip()

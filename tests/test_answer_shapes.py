@@ -69,7 +69,7 @@ def test_group_terms_name_each_group_by_its_own_distinctive_words():
                "optimised separately with block partitioning and visibility."],
               ["Diffusion priors generate pseudo views for Gaussian splatting. The diffusion "
                "prior fills unseen regions."]]
-    names = group_terms(groups, avoid={"gaussian", "splatting"})
+    names = [[t.lower() for t in n] for n in group_terms(groups, avoid={"gaussian", "splatting"})]
     assert any("block" in t for t in names[0]) and not any("diffusion" in t for t in names[0])
     assert any("diffusion" in t for t in names[1]) and not any("block" in t for t in names[1])
     assert not any("gaussian" in t for n in names for t in n)
@@ -96,6 +96,8 @@ def test_composed_shapes_cite_every_line_and_quote_verbatim():
         assert all(markers(line) for line in text.splitlines()  # all but the table header
                    if line.strip() and not set(line) <= set("|-") and line != extractive.HEADER)
     assert "**1. Alpha** [1][3]" in survey and "**2. Beta** [2]" in survey
+    names = group_terms([["KD pipelines distil KD."], ["BitStack compresses weights."]])
+    assert names[1][0].startswith("BitStack")  # group names keep the papers' own casing
     lines = table.splitlines()
     assert lines[2] == extractive.HEADER and len([x for x in lines if x.startswith("| ")]) == 2
     html = MarkdownIt("commonmark").enable("table").render(
