@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import ROOT, add_data_dir_option, golden, pct, seed_index, write  # noqa: E402
 
 DATASETS = ROOT / "evals" / "datasets"
-SPLITS = {"dev": ["dev.jsonl", "dev_styles.jsonl", "dev_shapes.jsonl"], "test": ["test.jsonl"]}
+SPLITS = {"dev": ["dev.jsonl", "dev_styles.jsonl", "dev_paraphrase.jsonl", "dev_shapes.jsonl"],
+          "test": ["test.jsonl"]}
 QUOTE = re.compile(r"(?:— |\| )([^|\n]+?) \[(\d+)\]")
 
 
