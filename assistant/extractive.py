@@ -502,8 +502,10 @@ def group_terms(groups: list[list[str]], top: int = 3, avoid: set[str] = frozens
 def _as_written(term: str, doc: str) -> str:
     """The term as the papers write it ("KD", "BitStack"), not lowercased."""
     words = r"[\s\-]+".join(re.escape(w) for w in re.split(r"[\s\-]+", term))
-    m = re.search(rf"(?<![\w-]){words}(?![\w-])", doc, re.I)
-    return m.group(0) if m else term
+    forms = [m.group(0) for m in re.finditer(rf"(?<![\w-]){words}(?![\w-])", doc, re.I)]
+    if not forms or any(f == f.lower() for f in forms):  # a title's or sentence's capital
+        return term  # is not the word's own
+    return max(set(forms), key=forms.count)
 
 
 _LABEL_STOP = frozenset("""model models results based new large paper training performance
