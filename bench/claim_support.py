@@ -1,7 +1,7 @@
 """Claim support (assistant/support.py): fit, then measure.
 
-    python -m bench.claim_support --fit   # refit assistant/claim_support.json, then measure
-    python -m bench.claim_support         # measure with the shipped weights
+    .venv/bin/python bench/claim_support.py --fit   # refit assistant/claim_support.json, measure
+    .venv/bin/python bench/claim_support.py         # measure with the shipped weights
 
 Fitting data (built here, never the measured sets): every seed paper's title as a claim,
 against its own abstract (supported) and against the best-ranked *other* seed abstract (a
@@ -30,12 +30,15 @@ import json
 import pickle
 import random
 import re
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from bench.common import ROOT, golden, pct, write
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import ROOT, golden, pct, write  # noqa: E402
 
 SCIFACT = ROOT.parent / "shared" / "external" / "scifact_test.jsonl"
 PUBMED = ROOT.parent / "shared" / "external" / "pubmed_test.jsonl"
@@ -232,7 +235,7 @@ def fit(checker) -> dict:
             "feature_auc": {f: round(auc(X[y == 1, i], X[y == 0, i]), 4)
                             for i, f in enumerate(FEATURES)},
         },
-        "refit": "python -m bench.claim_support --fit",
+        "refit": ".venv/bin/python bench/claim_support.py --fit",
     }
     path = ROOT / "assistant" / "claim_support.json"
     path.write_text(json.dumps(model, indent=1) + "\n")
@@ -411,15 +414,20 @@ def planted_errors(data_dir: Path, embedder, limit: int | None = None) -> dict:
                 if truth and p.kind == "swap":
                     repair[1] += 1
                     repair[0] += any(c.better == p.truth[i] for c in mine)
-        for q in questions[:40]:
+        shapes = ROOT / "evals" / "datasets" / "dev_shapes.jsonl"
+        extra = golden(shapes)[:25] if shapes.exists() else []
+        extractive = {"answers": 0, "claims": 0, "not_supported": 0}
+        for q in questions[:25] + extra:
             a = answerer.answer(q["question"], mode="extractive")
             if not a.abstained:
                 extractive_ms.append(a.timings_ms["support_ms"])
                 unsupported = [c for c in a.claims if c.label != "supported"]
+                extractive["answers"] += 1
+                extractive["claims"] += len(a.claims)
+                extractive["not_supported"] += len(unsupported)
                 if unsupported and len(wrong) < 14:
                     wrong.append({"kind": "extractive", "claims": [
                         c.model_dump(exclude={"evidence"}) for c in unsupported]})
-        extractive_supported = None
     precision = tp / max(1, tp + fp)
     recall = tp / max(1, tp + fn)
     return {
@@ -429,11 +437,11 @@ def planted_errors(data_dir: Path, embedder, limit: int | None = None) -> dict:
         "counts_by_kind": {k: len(v) for k, v in by_kind.items()},
         "repair_names_right_source": round(repair[0] / max(1, repair[1]), 4),
         "swaps": repair[1],
+        "extractive_answers": extractive,
         "latency_ms": {"llm_cold_p50": pct(cold, 50), "llm_cold_p95": pct(cold, 95),
                        "llm_warm_p50": pct(warm, 50), "llm_warm_p95": pct(warm, 95),
                        "extractive_p50": pct(extractive_ms, 50),
                        "extractive_p95": pct(extractive_ms, 95)},
-        "extractive_all_supported": extractive_supported,
         "errors": wrong,
     }
 

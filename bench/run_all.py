@@ -26,6 +26,7 @@ PLAN: list[tuple[str, str, list[str]]] = [
     ("ui_perf", "ui_perf.py", []),
     ("ui_load", "ui_load.py", []),
     ("reliability", "reliability.py", []),
+    ("claim_support", "claim_support.py", []),
     ("scale", "scale.py", ["--sizes", "1000", "10000"]),
     ("scale_server", "scale.py", ["--sizes", "1000", "10000", "--chroma-server"]),
 ]

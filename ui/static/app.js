@@ -62,3 +62,26 @@ if (!window.__paperAssistantCopy && navigator.clipboard && navigator.clipboard.w
   };
   navigator.clipboard.writeText = (text) => writeText(clean(text));
 }
+
+// Evidence tooltips of [n] (ui/render.py, .cite-tip): shown by CSS on hover/focus, moved here
+// so they stay inside the chat column (whose edges would clip them) and open upwards near its
+// bottom.
+if (!window.__paperAssistantTips) {
+  window.__paperAssistantTips = true;
+  const place = (event) => {
+    const wrap = event.target.closest ? event.target.closest(".cite-wrap") : null;
+    const tip = wrap ? wrap.querySelector(".cite-tip") : null;
+    if (!tip) return;
+    const box = (wrap.closest("#pa-chat") || document.body).getBoundingClientRect();
+    const r = wrap.getBoundingClientRect();
+    const width = Math.min(360, box.width - 24);
+    tip.style.maxWidth = width + "px";
+    const overflow = r.left + width - (box.right - 12);
+    tip.style.left = (overflow > 0 ? Math.max(box.left + 8 - r.left, -overflow) : 0) + "px";
+    const below = r.bottom < box.top + box.height * 0.6;
+    tip.style.top = below ? "1.5em" : "auto";
+    tip.style.bottom = below ? "auto" : "1.5em";
+  };
+  document.addEventListener("mouseover", place, true);
+  document.addEventListener("focusin", place, true);
+}
