@@ -58,7 +58,15 @@ def doc(before: Path, after: Path) -> str:
              "Extractive mode (no LLM), seed index, fp32 MiniLM. *Before*: every answer a lead "
              "line and two quoted sentences per paper (commit c95a13f). *After*: the shape the "
              "question asks for (issue 16). Produced by `bench/answer_examples.py`; every "
-             "sentence is quoted verbatim from the cited abstract.", ""]
+             "sentence is quoted verbatim from the cited abstract.", "",
+             "What to look for: surveys cite more of the papers (the number follows the fitted "
+             "relevance model over 12 sources, not a fixed 6), grouped, one sentence per paper "
+             "and preferably the one saying what the paper does; comparisons become a table "
+             "of verbatim fragments; detail answers put the sentence with the figure first. "
+             "Where it falls short: group names are distinctive terms, not always a clean name "
+             "of an approach, and a survey's recall comes with some off-topic papers (4 and 7 "
+             "below). \"Muon and AdamW\" stays a two-paper answer: AdamW is no paper of the "
+             "corpus, so there is nothing to put in a second row.", ""]
     for i, r in enumerate(new, start=1):
         b = old.get(r["question"])
         lines += [f"## {i}. {r['kind'].capitalize()}: {r['question']}", ""]
