@@ -64,7 +64,7 @@ def doc(before: Path, after: Path) -> str:
              "and preferably the one saying what the paper does; comparisons become a table "
              "of verbatim fragments; detail answers put the sentence with the figure first. "
              "Where it falls short: group names are distinctive terms, not always a clean name "
-             "of an approach, and a survey's recall comes with some off-topic papers (4 and 7 "
+             "of an approach, and a survey's recall comes with some off-topic papers (survey 4 "
              "below). \"Muon and AdamW\" stays a two-paper answer: AdamW is no paper of the "
              "corpus, so there is nothing to put in a second row.", ""]
     for i, r in enumerate(new, start=1):
