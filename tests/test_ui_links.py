@@ -133,3 +133,47 @@ def test_help_lists_whole_descriptions_and_ui_says_it_serves():
     ui_help = runner.invoke(app, ["ui", "--help"], terminal_width=80).stdout
     assert "Serve the chat" in ui_help and "Open the chat in the browser" not in ui_help
     assert "public" in ui_help and "--open" in ui_help
+
+
+def test_ui_command_says_where_it_serves_and_names_its_flags(seed_settings):
+    """The real `assistant ui`: one line with the address and the flags, not Gradio's advice
+    to edit launch(); the page answers at that address."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exe = Path(sys.executable).parent / "assistant"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ASSISTANT_", "OPENAI_"))}
+    proc = subprocess.Popen(
+        [str(exe), "ui", "--port", str(port), "--data-dir", str(seed_settings.data_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        cwd=seed_settings.data_dir)
+    try:
+        first = ""
+        while "Serving" not in first:  # stderr is merged: skip any warning printed before
+            line = proc.stdout.readline()
+            assert line, "the command ended before saying where it serves"
+            first = line
+        assert f"Serving the chat on http://127.0.0.1:{port}/" in first, first
+        assert "--share" in first
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "the UI did not start"
+            time.sleep(0.5)
+    finally:
+        proc.terminate()
+        rest, _ = proc.communicate(timeout=60)
+    assert "launch()" not in first + rest and "share=True" not in first + rest
