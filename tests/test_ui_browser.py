@@ -100,7 +100,7 @@ def test_ask_stream_and_follow_citations(page, seed_settings, seed_services):
         page.screenshot(path=str(ARTIFACTS / "ui-answer.png"))
 
         # Hovering (or focusing) a [n] shows the sentence of paper n that supports the claim.
-        wrap = page.locator("#pa-chat .cite-wrap").first
+        wrap = page.locator("#pa-chat li .cite-wrap").first  # a quoted sentence's [n]
         tip = wrap.locator(".cite-tip")
         expect(tip).to_be_hidden()
         wrap.locator("a.cite").hover()
