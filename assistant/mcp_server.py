@@ -50,7 +50,9 @@ def build_server(services: Any):
         mode: "extractive" (quoted sentences, no LLM) or "llm" (needs an endpoint); default:
         the server's setting. Returns {"answer", "abstained", "abstain_reason", "mode",
         "citations": [{"n", "paper_id", "title", "url"}], "sources": [{"n", "paper_id",
-        "title", "score", "cited", "url"}], "error"}.
+        "title", "score", "cited", "url"}], "claims": [{"sentence", "citations", "support",
+        "label", "evidence", "better", "note"}] (each sentence checked against the papers it
+        cites), "error"}.
         """
         if mode not in (None, "", "auto", "llm", "extractive"):
             raise ToolError(f"mode must be llm or extractive, not {mode!r}")
@@ -66,6 +68,7 @@ def build_server(services: Any):
             "sources": [{"n": s.n, "paper_id": s.paper_id, "title": s.title,
                          "score": round(s.score, 4), "cited": s.cited, "url": s.url}
                         for s in answer.sources],
+            "claims": [c.model_dump(mode="json") for c in answer.claims],
             "error": answer.error,
         }
 

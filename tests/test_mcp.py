@@ -64,6 +64,8 @@ def test_mcp_server_over_stdio(seed_settings):
     assert all(c["url"].startswith("https://arxiv.org/") for c in answer["citations"])
     assert all(s["url"].startswith("https://") for s in answer["sources"])
     assert {c["n"] for c in answer["citations"]} <= {s["n"] for s in answer["sources"]}
+    # Extractive (the default here): every sentence is checked and supported by construction.
+    assert answer["claims"] and all(c["label"] == "supported" for c in answer["claims"])
 
     paper = out["paper"]
     assert paper["title"] == MARCONI and "Marconi" in paper["abstract"]
