@@ -331,7 +331,11 @@ class Checker:
         out: list[Score | None] = []
         need = []
         for i, src in enumerate(sources):
-            share = _verbatim_share(ctoks, src.tokens)
+            # "**Title** — quoted sentence": the quote is what must be found verbatim.
+            title = src.title.lower().strip()
+            own = tokens(claim.lower().replace(title, " ", 1)) if title and title in \
+                claim.lower() else ctoks
+            share = _verbatim_share(own, src.tokens)
             missing = missing_figures(claim, src.stated + stated_together)
             if share >= VERBATIM_SHARE:
                 out.append(Score(share, _containing(src, ctoks), missing, verbatim=True))
@@ -381,9 +385,12 @@ class Checker:
                 continue
             group = [prepared[n] for n in ns]
             text = segment
-            if len(_claim_words(segment, titles)) < 2:
+            seg_words = _claim_words(segment, titles)
+            if len(seg_words) < 2:
+                union = set().union(*(p.stems for p in group))
                 named = any(p.title and p.title.lower() in _strip(segment).lower()
-                            for p in group)
+                            for p in group) or (  # a short name: "| **Zeus** [2] |"
+                    bool(seg_words) and all(st in union for st in _stemmer().stemWords(seg_words)))
                 # "*Title* [1]", "also relevant: [2], [3]": the paper is pointed at, nothing
                 # is claimed about it.
                 if named or not _claim_words(sentence, titles):
