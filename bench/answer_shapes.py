@@ -22,6 +22,8 @@ Usage: .venv/bin/python bench/answer_shapes.py [--data-dir DIR] [--splits dev,te
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import re
 import sys
 import time
@@ -168,7 +170,7 @@ def latency(answerer, rows) -> dict:
         if not clear:  # every question's sentences seen once
             for row in rows:
                 answerer.answer(row["question"])
-        total, compose, sizes = [], [], []
+        total, compose, sizes, stages = [], [], [], {}
         for row in rows:
             if clear:
                 with extractive._CACHE_LOCK:
@@ -178,9 +180,14 @@ def latency(answerer, rows) -> dict:
             total.append((time.perf_counter() - t0) * 1000)
             compose.append(a.timings_ms.get("compose_ms", 0.0))
             sizes.append(len(a.sources))
+            for stage, ms in a.timings_ms.items():
+                stages.setdefault(stage, []).append(ms)
         out[label] = {"total_ms": {"p50": pct(total, 50), "p95": pct(total, 95)},
                       "compose_ms": {"p50": pct(compose, 50), "p95": pct(compose, 95)},
-                      "n": len(total), "sources_max": max(sizes, default=0)}
+                      "stages_ms": {k: {"p50": pct(v, 50), "p95": pct(v, 95)}
+                                    for k, v in sorted(stages.items())},
+                      "n": len(total), "sources_max": max(sizes, default=0),
+                      "load_average": [round(x, 2) for x in os.getloadavg()]}
     return out
 
 
@@ -188,6 +195,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_data_dir_option(ap)
     ap.add_argument("--splits", default="dev,test")
+    ap.add_argument("--latency-only", action="store_true",
+                    help="re-measure latency only; other figures kept from the last run")
     args = ap.parse_args()
     data_dir, setup = seed_index(args)
 
@@ -200,6 +209,15 @@ def main() -> None:
     answerer = Answerer(services.retriever, settings)
     embedder = services.embedder
     result: dict = {"setup": setup, "synthesis": {}, "detail": {}}
+    if args.latency_only:
+        previous = ROOT / "bench" / "results" / "answer_shapes.json"
+        result = json.loads(previous.read_text()) | {"setup": setup}
+        result["latency"] = latency(answerer, [r for r in rows_of("dev")
+                                               if r["type"] == "theme"])
+        print(f"[dev] latency of survey answers: {result['latency']}")
+        write("answer_shapes", {k: v for k, v in result.items()
+                                if k not in ("benchmark", "machine")})
+        return
     for split in args.splits.split(","):
         rows = rows_of(split)
         summary, per_q = synthesis(answerer, embedder,
