@@ -140,7 +140,9 @@ def test_lead_line_that_only_points_at_papers_is_supported(checker):
 def test_extractive_answers_are_supported_by_construction(seed_services):
     for question in ("Which optimizers reduce memory use when training large language models?",
                      "prefix caching for hybrid LLMs with state space layers",
-                     "How do speculative decoding methods speed up inference?"):
+                     "How do speculative decoding methods speed up inference?",
+                     "How do VastGaussian and CityGaussianV2 compare?",  # a table
+                     "Survey the dataset distillation and condensation methods in the corpus"):
         answer = seed_services.answerer.answer(question, mode="extractive")
         assert not answer.abstained
         assert answer.claims, answer.answer
