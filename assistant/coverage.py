@@ -26,6 +26,8 @@ import importlib.resources
 import json
 import math
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -163,9 +165,30 @@ def _best_sentence(question: str, hits, embedder, fallback: float) -> float:
         return fallback
     from assistant.citations import sentences
 
-    sents = sentences(hits[0].abstract)[:40] or [hits[0].abstract]
-    vectors = embedder.embed([question] + [f"{hits[0].title}: {s}" for s in sents])
-    return float((vectors[1:] @ vectors[0]).max())
+    top = hits[0]
+    key = (getattr(embedder, "name", ""), top.paper_id, hash(top.abstract))
+    with _SENTENCE_LOCK:
+        cached = _SENTENCE_VECTORS.get(key)
+        if cached is not None:
+            _SENTENCE_VECTORS.move_to_end(key)
+    if cached is None:
+        sents = sentences(top.abstract)[:40] or [top.abstract]
+        vectors = embedder.embed([question] + [f"{top.title}: {s}" for s in sents])
+        q, cached = vectors[0], vectors[1:]
+        with _SENTENCE_LOCK:
+            _SENTENCE_VECTORS[key] = cached
+            while len(_SENTENCE_VECTORS) > _SENTENCE_CACHE_SIZE:
+                _SENTENCE_VECTORS.popitem(last=False)
+    else:
+        q = embedder.embed([question])[0]
+    return float((cached @ q).max())
+
+
+# Sentence vectors of recently seen top papers: the same papers come up again and again in
+# a session, and embedding ~10 sentences is most of this stage's cost.
+_SENTENCE_CACHE_SIZE = 2048
+_SENTENCE_VECTORS: OrderedDict = OrderedDict()
+_SENTENCE_LOCK = threading.Lock()
 
 
 def assess(question: str, hits, title_matches, vocab: Vocabulary,
