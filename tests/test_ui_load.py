@@ -233,7 +233,9 @@ def classify(turn: Turn, result: Any) -> None:
         said = "does not cover" in reply or "nothing to follow up" in reply
         turn.outcome = "abstain" if said else "failure"
         turn.detail = "" if turn.outcome == "abstain" else f"abstained without saying so: {reply}"
-    elif answer.get("citations") and 'href="#src-1"' in reply and "⚠" not in reply:
+    # An error reply starts with "⚠"; the claim check's inline flags ("⚠ [1] does not
+    # state ...", on the scripted reply the abstracts do not support) are part of an answer.
+    elif answer.get("citations") and 'href="#src-1"' in reply and not reply.startswith("⚠"):
         turn.outcome = "answer"
     else:
         turn.detail = f"neither an answer nor an error: {reply[:200]}"
