@@ -6,43 +6,16 @@ BibTeX of the cited papers that bibtexparser reads back. Screenshots: test-artif
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import bibtexparser
 import pytest
 from playwright import sync_api
 
-from ui.app import build_app, launch_options
+from tests.support.browser import ARGS, ARTIFACTS, CHROMIUM, QUESTION, TIMEOUT_MS, serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-if not Path(CHROMIUM).exists():
-    raise RuntimeError("Chromium is not installed: run `make test` "
-                       "(or apt-get install -y chromium)")
-
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-QUESTION = "Which optimizers reduce memory use when training large language models?"
-TIMEOUT_MS = 90_000
-
-
-@contextlib.contextmanager
-def serve(settings, services) -> Iterator[str]:
-    demo = build_app(settings, services)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo.launch(prevent_thread_lock=True, quiet=True, **launch_options(settings, port=port))
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
 
 
 def test_cards_link_out_and_exports_download(seed_settings, seed_services):
