@@ -360,3 +360,7 @@ def verify(
     if result["note"]:
         say(f"  {result['note']}", fg=color)
     say(f"  evidence: “{result['evidence']}”")
+
+from assistant.feedback import cli as feedback_cli  # noqa: E402  (assistant feedback export)
+
+app.add_typer(feedback_cli, name="feedback")
