@@ -29,6 +29,16 @@ class EmbeddingMismatch(AssistantError):
         )
 
 
+class ChunkingMismatch(AssistantError):
+    def __init__(self, size: int, overlap: int, want_size: int, want_overlap: int) -> None:
+        super().__init__(
+            f"The index was built with chunks of {size} tokens overlapping by {overlap}, but "
+            f"the settings ask for {want_size} overlapping by {want_overlap} "
+            "(ASSISTANT_CHUNK_SIZE / ASSISTANT_CHUNK_OVERLAP). Use the same values, or "
+            "re-chunk everything with `assistant ingest --rebuild`."
+        )
+
+
 class IndexBusy(AssistantError):
     def __init__(self, data_dir: object, waited_s: float) -> None:
         super().__init__(
