@@ -14,7 +14,8 @@ from pydantic import AliasChoices, SecretStr
 from assistant.settings import Settings
 
 BEGIN, END = "<!-- settings-table -->", "<!-- /settings-table -->"
-README = Path(__file__).resolve().parent.parent / "README.md"
+# Run from the checkout's root (a development tool: the README is not package data).
+README = Path("README.md")
 
 
 def _env_name(name: str, field) -> str:

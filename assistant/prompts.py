@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from pathlib import Path
+from importlib import resources
+from importlib.resources.abc import Traversable
 
 from assistant.citations import defang
 from assistant.errors import PromptError
 
-PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+# Package data: the repo's top-level prompts/ ships inside the wheel as
+# assistant/prompt_files/ (in the checkout, assistant/prompt_files is a link to ../prompts).
+PROMPTS_DIR: Traversable = resources.files("assistant") / "prompt_files"
 _VAR = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
 
 # The one sentence that means "the sources do not answer". Shared by the prompt (injected as
@@ -47,9 +50,9 @@ class Prompt:
 
 
 @cache
-def load(name: str, directory: Path = PROMPTS_DIR) -> Prompt:
+def load(name: str, directory: Traversable = PROMPTS_DIR) -> Prompt:
     path = directory / f"{name}.md"
-    if not path.exists():
+    if not path.is_file():
         raise PromptError(f"{path}: prompt file missing (expected one of {sorted(REQUIRED)}).")
     prompt = Prompt(name, path.read_text(encoding="utf-8"))
     need = REQUIRED.get(name, set())

@@ -24,10 +24,12 @@ from typing import Any
 
 from assistant.corpus import normalise, paper_id
 from assistant.settings import Settings
-from evals import EVALS_DIR
+from evals import external_dir
 from evals.metrics import hit_at_k, mean, reciprocal_rank
 
-DEFAULT_EXTERNAL_DIR = EVALS_DIR.parent.parent / "shared" / "external"
+# No default location: the files are passed in (--external-dir) or configured
+# (ASSISTANT_EXTERNAL_DIR); see evals.external_dir. The name stays for old imports.
+DEFAULT_EXTERNAL_DIR: Path | None = None
 FILES = {"scifact": "scifact_test.jsonl", "pubmedqa": "pubmed_test.jsonl"}
 DEPTH = 10
 # Measured with the full sets by the README's author (plain bm25s / MiniLM / plain RRF),
@@ -134,14 +136,18 @@ def external_settings(settings: Settings) -> Settings:
 
 
 def run_external(settings: Settings, embedder, limit: int | None = None,
-                 source_dir: Path = DEFAULT_EXTERNAL_DIR, progress: bool = True,
+                 source_dir: Path | None = None, progress: bool = True,
                  log: Callable[[str], None] = print) -> dict[str, Any]:
     """Build/refresh the external index, query it, return figures (and per-query ranks)."""
     from assistant.index import Index, ingest
     from assistant.retrieve import Retriever
 
     t0 = time.perf_counter()
-    datasets = {name: load(Path(source_dir) / f) for name, f in FILES.items()}
+    source = external_dir(source_dir)
+    missing = [f for f in FILES.values() if not (source / f).is_file()]
+    if missing:
+        raise ValueError(f"external benchmark: {', '.join(missing)} not found in {source}")
+    datasets = {name: load(source / f) for name, f in FILES.items()}
     papers, queries = build_corpus(datasets)
     ext = external_settings(settings)
     ext.data_dir.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.resources
 import json
 import random
 from pathlib import Path
@@ -29,12 +30,13 @@ import numpy as np
 from assistant import coverage
 from assistant.chat import resolve
 from assistant.corpus import paper_id
-from evals import DEV_DATASETS, EVALS_DIR
+from evals import DEV_DATASETS
 from evals.run import load_dataset
 
 # The bound on false abstention (answerable questions refused), applied on dev.
 TARGET_FALSE_ABSTENTION = 0.02
-OUT = EVALS_DIR.parent / "assistant" / "abstention.json"
+# The fitted model is package data of assistant (assistant/abstention.json).
+OUT = Path(str(importlib.resources.files("assistant") / "abstention.json"))
 # Templates for the title-naming examples (the eval uses other templates, see evals.titles).
 TRAIN_TEMPLATES = ("{name}?", "Tell me about {name}.", "what is {name} about",
                    "Summarize the {name} paper.")

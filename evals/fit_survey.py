@@ -14,16 +14,17 @@ Usage: python -m evals.fit_survey --data-dir DATA [--out assistant/survey.json]
 from __future__ import annotations
 
 import argparse
+import importlib.resources
 import json
 from pathlib import Path
 
 import numpy as np
 
-from evals import DEV_DATASETS
+from evals import DATASETS_DIR, DEV_DATASETS
 from evals.run import gold_ids, load_dataset
 
 TARGET_RECALL = 0.95
-EXTRA_DEV = Path(__file__).resolve().parent / "datasets" / "dev_shapes.jsonl"
+EXTRA_DEV = DATASETS_DIR / "dev_shapes.jsonl"
 
 
 def candidates(services, rows) -> tuple[list[dict], list[bool], list[str]]:
@@ -56,7 +57,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", type=Path, required=True)
     ap.add_argument("--out", type=Path,
-                    default=Path(__file__).resolve().parents[1] / "assistant" / "survey.json")
+                    default=Path(str(importlib.resources.files("assistant") / "survey.json")))
     args = ap.parse_args()
     rows = [r for path in (*DEV_DATASETS, EXTRA_DEV) if path.exists()
             for r in load_dataset(path) if r["type"] == "theme"]

@@ -256,7 +256,7 @@ def results_json(outcome) -> dict[str, Any]:
 
 
 def render_markdown(outcome, chart_name: str | None) -> str:
-    from evals.run import leads
+    from evals.summary import leads
 
     run, meta = outcome.run, outcome.meta
     configs = list(run.configs)
@@ -350,7 +350,7 @@ def write_report(out_dir: Path, outcome) -> Path:
 
 def console_summary(outcome) -> str:
     """What `assistant eval` prints: the headline table, the per-type matrix, extras."""
-    from evals.run import leads
+    from evals.summary import leads
 
     run = outcome.run
     configs = list(run.configs)
@@ -378,7 +378,7 @@ SPLIT_METRICS = ["hit@1", "hit@5", "recall@5", "mrr", "gold_cited", "gold_recall
 
 def splits_table(result, config: str = OURS, markdown: bool = True) -> str:
     """One column per split (test first: the headline), one row per metric."""
-    from evals.run import HEADLINE_SPLIT
+    from evals.gate import HEADLINE_SPLIT
 
     names = sorted(result.outcomes, key=lambda n: (n != HEADLINE_SPLIT, n))
     figures = {n: result.outcomes[n].run.summary.get(config, {}).get("overall", {})
@@ -396,7 +396,7 @@ def splits_table(result, config: str = OURS, markdown: bool = True) -> str:
 
 
 def splits_markdown(result) -> str:
-    from evals.run import GATED_SPLITS
+    from evals.gate import GATED_SPLITS
 
     parts = ["# Evaluation: dev, test and near-miss side by side", "",
              "Tune on dev; the headline is **test** (never tuned on). A near-miss question is "

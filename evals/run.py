@@ -13,93 +13,43 @@ first — exactly the order the answerer numbered its sources in.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from assistant.answer import Answerer
-from assistant.corpus import paper_id
 from assistant.types import Answer
-from evals import DEFAULT_BASELINE, EVALS_DIR, REPORTS_DIR
+from evals import REPORTS_DIR
 from evals.baselines import CONFIGS, LABELS, OURS, build_configs
-from evals.judge import answer_contexts
-from evals.metrics import (
-    aggregate,
-    dedupe,
-    keyword_hits,
-    latency_summary,
-    regressions,
-    score_turn,
+from evals.gate import (  # noqa: F401  (re-exported: the old import path)
+    DEFAULT_TOLERANCE,
+    GATED_SPLITS,
+    HEADLINE_SPLIT,
+    GateResult,
+    baseline_payload,
+    check_comparable,
+    dump_baseline,
+    gate,
+    load_baseline,
+    resolve_baseline,
+    splits_baseline_payload,
 )
-
-TYPES = ("lookup", "detail", "theme", "followup", "switch", "offcorpus", "nearmiss")
-REQUIRED_FIELDS = ("id", "type", "question", "gold_titles")
-DEFAULT_TOLERANCE = 0.02
-
-
-# --- the dataset ----------------------------------------------------------------------------
-
-
-def load_dataset(path: Path) -> list[dict[str, Any]]:
-    """Golden rows; raises ValueError naming the line of a malformed one."""
-    rows, seen = [], set()
-    with Path(path).open(encoding="utf-8") as fh:
-        for no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{no}: not valid JSON ({e.msg})") from None
-            missing = [f for f in REQUIRED_FIELDS if f not in row]
-            if missing:
-                raise ValueError(f"{path}:{no}: missing field(s) {missing}")
-            if row["type"] in ("followup", "switch") and not row.get("followup"):
-                raise ValueError(f"{path}:{no}: a followup row needs a 'followup' question")
-            if row["id"] in seen:
-                raise ValueError(f"{path}:{no}: duplicate id {row['id']!r}")
-            seen.add(row["id"])
-            rows.append(row)
-    return rows
-
-
-def pick(rows: list[dict[str, Any]], limit: int | None) -> list[dict[str, Any]]:
-    """The first `limit` rows taken round-robin over question types (so every type is in),
-    in dataset order. No limit: all rows."""
-    if limit is None or limit >= len(rows):
-        return list(rows)
-    by_type: dict[str, list[dict]] = {}
-    for row in rows:
-        by_type.setdefault(row["type"], []).append(row)
-    chosen: set[str] = set()
-    queues = [list(v) for v in by_type.values()]
-    while len(chosen) < limit and any(queues):
-        for q in queues:
-            if q and len(chosen) < limit:
-                chosen.add(q.pop(0)["id"])
-    return [r for r in rows if r["id"] in chosen]
-
-
-def gold_ids(titles: Sequence[str]) -> list[str]:
-    return [paper_id(t) for t in titles]
-
-
-def type_counts(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for r in rows:
-        counts[r["type"]] = counts.get(r["type"], 0) + 1
-    return dict(sorted(counts.items(), key=lambda kv: _type_order(kv[0])))
-
-
-def _type_order(t: str) -> tuple[int, str]:
-    return (TYPES.index(t) if t in TYPES else len(TYPES), t)
-
+from evals.judge import answer_contexts
+from evals.metrics import dedupe, keyword_hits, score_turn
+from evals.provenance import embedding_label, git_commit, run_meta, safe_settings  # noqa: F401
+from evals.questions import (  # noqa: F401
+    REQUIRED_FIELDS,
+    TYPES,
+    gold_ids,
+    load_dataset,
+    near_miss_rows,
+    pick,
+    split_rows,
+    type_counts,
+)
+from evals.summary import leads, summarize  # noqa: F401
 
 # --- one question -----------------------------------------------------------------------------
 
@@ -187,19 +137,6 @@ def answer_text_without_titles(answer: Answer) -> str:
     return text
 
 
-def near_miss_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every single-paper question again, its gold paper hidden at retrieval time: the
-    corpus still covers the topic, not the question, so the answer must abstain."""
-    out = []
-    for row in rows:
-        if row["type"] in ("lookup", "detail") and len(row["gold_titles"]) == 1:
-            out.append({"id": f"{row['id']}~nearmiss", "type": "nearmiss",
-                        "question": row["question"], "gold_titles": [],
-                        "exclude": gold_ids(row["gold_titles"]),
-                        "style": row.get("style", [])})
-    return out
-
-
 # --- many questions, many configurations ------------------------------------------------------
 
 
@@ -241,223 +178,6 @@ def run_eval(services, rows: list[dict[str, Any]], options: EvalOptions | None =
     return run
 
 
-def summarize(rows: list[dict[str, Any]], configs: Sequence[str]) -> dict[str, Any]:
-    """Per configuration: overall figures, figures per question type, latency, errors."""
-    out: dict[str, Any] = {}
-    for config in configs:
-        mine = [r for r in rows if r["config"] == config]
-        types = sorted({r["type"] for r in mine}, key=_type_order)
-        timings = [r["timings"] for r in mine]
-        timings += [r["first_turn"]["timings"] for r in mine if r.get("first_turn")]
-        out[config] = {
-            "overall": aggregate([r["metrics"] for r in mine]),
-            "by_type": {t: aggregate([r["metrics"] for r in mine if r["type"] == t])
-                        for t in types},
-            "latency_ms": latency_summary(timings),
-            "errors": sum(1 for r in mine if r.get("error")),
-            "removed_citations": sum(len(r.get("removed_citations") or []) for r in mine),
-        }
-    return out
-
-
-def leads(summary: dict[str, Any], metrics: Sequence[str]) -> list[str]:
-    """Metrics (overall) where some baseline beats ours — the table should have none."""
-    from evals.metrics import LOWER_IS_BETTER
-
-    ours = summary.get(OURS, {}).get("overall", {})
-    out = []
-    for name in metrics:
-        mine = ours.get(name)
-        if mine is None:
-            continue
-        for config, figures in summary.items():
-            other = figures["overall"].get(name)
-            if config == OURS or other is None:
-                continue
-            better = other < mine if name in LOWER_IS_BETTER else other > mine
-            if better and abs(other - mine) > 1e-9:
-                out.append(f"{name}: {LABELS.get(config, config)} {other:.3f} > ours {mine:.3f}"
-                           if name not in LOWER_IS_BETTER else
-                           f"{name}: {LABELS.get(config, config)} {other:.3f} < ours "
-                           f"{mine:.3f}")
-    return out
-
-
-# --- regression gate ----------------------------------------------------------------------------
-
-
-def resolve_baseline(spec: str | Path) -> Path:
-    """`baseline` means the committed evals/baseline.json; anything else is a path."""
-    return DEFAULT_BASELINE if str(spec) == "baseline" else Path(spec)
-
-
-def load_baseline(spec: str | Path) -> dict[str, Any]:
-    path = resolve_baseline(spec)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ValueError(f"cannot read baseline {path}: {e.strerror}") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e.msg})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected an object of metric name -> value")
-    return data
-
-
-@dataclass
-class GateResult:
-    failures: list[str]
-    reference: str  # what the run was compared with
-    tolerance: float | dict[str, float]
-
-    @property
-    def passed(self) -> bool:
-        return not self.failures
-
-
-def gate(run: EvalRun, baseline: dict[str, Any]) -> GateResult:
-    """Compare ours with the baseline; a metric worse by more than the tolerance fails.
-
-    The baseline's headline values were measured on the whole golden set. When this run
-    covers only some of its questions (--limit, a smaller dataset), the baseline is
-    re-aggregated over exactly those questions from its per-question records, so a subset
-    is compared with the same subset.
-    """
-    tolerance = baseline.get("tolerance", DEFAULT_TOLERANCE)
-    if "splits" in baseline:  # a split baseline: a single run is compared with its test part
-        baseline = baseline["splits"].get(HEADLINE_SPLIT, {})
-    mine = run.rows_of(OURS)
-    if not mine:
-        return GateResult(["no answers of 'ours' to check"], "nothing", tolerance)
-    current = aggregate([r["metrics"] for r in mine])
-    per_q = baseline.get("per_question") or {}
-    ids = [r["id"] for r in mine]
-    if per_q and set(ids) != set(per_q) and all(i in per_q for i in ids):
-        reference = aggregate([per_q[i] for i in ids])
-        where = f"baseline re-aggregated over the same {len(ids)} questions"
-    else:
-        reference = baseline
-        where = f"baseline headline values ({baseline.get('_measured', {}).get('questions', '?')}"\
-                " questions)"
-    return GateResult(regressions(current, reference, tolerance), where, tolerance)
-
-
-def baseline_payload(run: EvalRun, meta: dict[str, Any], tolerance: float = DEFAULT_TOLERANCE
-                     ) -> dict[str, Any]:
-    """The content of evals/baseline.json, measured from this run's 'ours' rows."""
-    from evals.metrics import DETERMINISTIC_METRICS
-
-    overall = run.summary[OURS]["overall"]
-    keep = ("answerable", "abstained", "valid_markers", "markers", "flagged", "statements",
-            "stale_citation")
-    payload: dict[str, Any] = {
-        "_about": "Regression gate for `assistant eval --fail-under baseline`: our "
-                  "deterministic metrics on the seed index; a drop by more than `tolerance` "
-                  "(absolute) fails. Rewrite with `assistant eval --write-baseline "
-                  "evals/baseline.json` after an intended change.",
-        "_measured": {k: meta.get(k) for k in ("timestamp", "git_commit", "mode", "dataset")}
-        | {"questions": len(run.rows_of(OURS))},
-        "tolerance": tolerance,
-    }
-    for name in DETERMINISTIC_METRICS:
-        if overall.get(name) is not None:
-            payload[name] = round(overall[name], 4)
-    payload["per_question"] = {
-        r["id"]: {k: (round(v, 4) if isinstance(v, float) else v)
-                  for k, v in r["metrics"].items()
-                  if k in keep or k in DETERMINISTIC_METRICS}
-        for r in run.rows_of(OURS)
-    }
-    return payload
-
-
-def dump_baseline(payload: dict[str, Any]) -> str:
-    """baseline.json text: headline values one per line, each per-question record on one
-    line (a reviewable diff when the baseline is rewritten)."""
-    head = {k: v for k, v in payload.items() if k != "per_question"}
-    lines = json.dumps(head, indent=1, ensure_ascii=False).rstrip("}").rstrip() + ","
-    per_q = payload.get("per_question") or {}
-    body = ",\n".join(f"  {json.dumps(i)}: {json.dumps(rec)}" for i, rec in per_q.items())
-    return f'{lines}\n "per_question": {{\n{body}\n }}\n}}\n'
-
-
-# --- what the run records about itself -----------------------------------------------------------
-
-
-def git_commit(repo: Path = EVALS_DIR.parent) -> str | None:
-    """The checked-out commit: read from .git when it is a plain folder, else asked of
-    `git rev-parse HEAD`; None when neither works (no git, not a checkout)."""
-    git = repo / ".git"
-    try:
-        if git.is_dir():
-            head = (git / "HEAD").read_text().strip()
-            if not head.startswith("ref: "):
-                return head
-            ref = head[5:]
-            if (git / ref).exists():
-                return (git / ref).read_text().strip()
-            packed = git / "packed-refs"
-            if packed.exists():
-                for line in packed.read_text().splitlines():
-                    if line.endswith(" " + ref):
-                        return line.split()[0]
-    except OSError:
-        pass
-    try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
-                              text=True, timeout=10, check=True)
-        return done.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def _redact_url(url: str | None) -> str | None:
-    if not url:
-        return url
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        netloc = host + (f":{parts.port}" if parts.port else "")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
-
-
-def safe_settings(settings) -> dict[str, Any]:
-    """Settings as JSON, without secrets (API key, UI password, credentials in URLs)."""
-    data = settings.model_dump(mode="json", exclude={"llm_api_key", "ui_auth"})
-    for key in ("llm_base_url", "embed_base_url"):
-        data[key] = _redact_url(data.get(key))
-    data["llm_api_key_set"] = settings.llm_api_key is not None
-    return data
-
-
-def run_meta(services, dataset: Path | None, options: EvalOptions) -> dict[str, Any]:
-    index = services.index
-    try:
-        stats = index.stats()
-    except Exception:  # noqa: BLE001 — stats are informative only
-        stats = {}
-    return {
-        "timestamp": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "git_commit": git_commit(),
-        "mode": options.mode,
-        "k": options.k or services.settings.top_k,
-        "depth": options.depth,
-        "dataset": _display_path(dataset) if dataset else None,
-        "settings": safe_settings(services.settings),
-        "index_manifest": dict(index.manifest.__dict__),
-        "index_stats": {k: stats.get(k) for k in ("papers", "chunks", "embedding_model")},
-        "host": {"cpus": os.cpu_count()},
-    }
-
-
-def _display_path(path: Path) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(EVALS_DIR.parent))
-    except ValueError:
-        return str(path)
-
-
 # --- everything, for the CLI and the tests -------------------------------------------------------
 
 
@@ -496,11 +216,10 @@ def execute(services, rows: list[dict[str, Any]], options: EvalOptions, *,
         outcome.judge = {"model": j.model, "judged_now": j.requests, "from_cache": j.cached,
                          "failures": j.failures, "cache": str(j.cache_path)}
     if external:
-        from evals.external import DEFAULT_EXTERNAL_DIR, run_external
+        from evals.external import run_external
 
         outcome.external = run_external(services.settings, services.embedder,
-                                        limit=external_limit,
-                                        source_dir=external_dir or DEFAULT_EXTERNAL_DIR,
+                                        limit=external_limit, source_dir=external_dir,
                                         progress=options.progress, log=log)
     if baseline is not None:
         outcome.gate = gate(run, baseline)
@@ -512,27 +231,6 @@ def execute(services, rows: list[dict[str, Any]], options: EvalOptions, *,
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         outcome.report_dir = write(report_dir or REPORTS_DIR / stamp, outcome)
     return outcome
-
-
-# --- dev, test and near-miss side by side ---------------------------------------------------------
-
-HEADLINE_SPLIT = "test"
-GATED_SPLITS = ("test", "nearmiss-test")
-
-
-def split_rows(dev_paths: Sequence[Path], test_path: Path) -> dict[str, list[dict[str, Any]]]:
-    """dev (tune on it), test (report and gate on it), and the near-miss rows of each."""
-    dev = [r for p in dev_paths for r in load_dataset(p)]
-    test = load_dataset(test_path)
-    return {"dev": dev, "test": test, "nearmiss-dev": near_miss_rows(dev),
-            "nearmiss-test": near_miss_rows(test)}
-
-
-def embedding_label(settings) -> str:
-    """What the vectors were made with; figures of different embeddings are not compared."""
-    if settings.embed_backend == "onnx":
-        return f"onnx/{settings.onnx_precision}"
-    return settings.embed_backend
 
 
 @dataclass
@@ -578,34 +276,3 @@ def execute_splits(services, splits: dict[str, list[dict[str, Any]]], options: E
     root.mkdir(parents=True, exist_ok=True)
     (root / "summary.md").write_text(splits_markdown(result), encoding="utf-8")
     return result
-
-
-def check_comparable(baseline: dict[str, Any], mode: str, embedding: str) -> None:
-    """Refuse to gate a run against a baseline measured another way."""
-    want_mode = baseline.get("mode")
-    want_emb = baseline.get("embedding")
-    if want_mode and want_mode != mode:
-        raise ValueError(f"the baseline was measured in {want_mode} mode, this run is in "
-                         f"{mode} mode: not comparable (pass --mode {want_mode} or write a "
-                         "new baseline)")
-    if want_emb and want_emb != embedding:
-        raise ValueError(f"the baseline was measured with {want_emb} vectors, this run uses "
-                         f"{embedding}: not comparable (set ASSISTANT_EMBED_BACKEND / "
-                         "ASSISTANT_ONNX_PRECISION to match, or write a new baseline)")
-
-
-def splits_baseline_payload(result: SplitOutcome, mode: str, embedding: str,
-                            tolerance: float | dict[str, float] = DEFAULT_TOLERANCE
-                            ) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "_about": "Regression gate for `assistant eval --fail-under baseline`: ours on the "
-                  "test split and its near-misses; a metric worse by more than `tolerance` "
-                  "(absolute; per metric when a table) fails. Rewrite with `assistant eval "
-                  "--write-baseline evals/baseline.json` after an intended change.",
-        "mode": mode, "embedding": embedding, "tolerance": tolerance, "splits": {},
-    }
-    for name in GATED_SPLITS:
-        if name in result.outcomes:
-            o = result.outcomes[name]
-            payload["splits"][name] = baseline_payload(o.run, o.meta)
-    return payload

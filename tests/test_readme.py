@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from assistant.config_docs import README, replace_table
+from assistant.config_docs import replace_table
 from assistant.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
 
 
 def test_configuration_table_matches_settings():
