@@ -1,4 +1,8 @@
-"""Commands that build on answering: ask, chat, ui (and eval, registered by evals.command)."""
+"""The commands of `assistant` (but eval: evals/command.py), as plain functions.
+
+Registered on the app in one place, assistant/cli.py; importing this module registers
+nothing.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +13,17 @@ from typing import Annotated, Any
 
 import typer
 
-from assistant.cli import (
+from assistant.console import (
     Batch,
     DataDir,
     TopK,
-    app,
     emit,
     fail,
     load_settings,
     read_batch,
     say,
 )
+from assistant.corpus import scrub_surrogates
 from assistant.errors import AssistantError
 from assistant.types import Answer
 
@@ -37,6 +41,120 @@ def _services(data_dir: Path | None, k: int | None = None):
     from assistant.services import Services
 
     return Services(load_settings(data_dir, top_k=k))
+
+
+# --- ingest / search / stats ------------------------------------------------------------
+
+
+def ingest(
+    paths: Annotated[list[Path] | None, typer.Argument(
+        help="Corpus files or folders: HF listing pages (.txt), JSON Lines with title and "
+        "abstract, or arXiv metadata snapshots (default: seeds/).", show_default=False)] = None,
+    rebuild: Annotated[bool, typer.Option(
+        help="Re-embed everything into a fresh index (needed after changing the embedding "
+        "model); the old index serves until the new one is complete.")] = False,
+    prune: Annotated[bool, typer.Option(
+        help="Remove indexed papers that are no longer in the given files.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Read the corpus and bring the index up to date (only new or changed papers are embedded).
+
+    Example: assistant ingest seeds/ my_papers.jsonl --prune
+    """
+    from assistant.embeddings import make_embedder
+    from assistant.index import ingest as run_ingest
+
+    settings = load_settings(data_dir)
+    try:
+        report = run_ingest(settings, paths or settings.corpus_paths, make_embedder(settings),
+                            rebuild=rebuild, prune=prune, progress=not quiet)
+    except AssistantError as e:
+        fail(str(e))
+    say(report.summary())
+    if not report.files:
+        fail("no corpus file could be read; nothing was changed in the index.")
+
+
+def search(
+    query: Annotated[str | None, typer.Argument(help="What to look for, in plain words.")] = None,
+    k: TopK = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    batch: Batch = None,
+    fusion: Annotated[str | None, typer.Option(
+        help="convex or rrf (hybrid), dense or bm25 (default: settings.fusion).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Find the papers most relevant to QUERY (hybrid dense + keyword retrieval).
+
+    JSON shape: {"query", "results": [{"paper_id", "title", "score", "snippet", "url"}]}
+    (url: the paper's arXiv page, or an arXiv title search when no arXiv id is known).
+    Batch: assistant search --batch queries.jsonl  (one {"query": ...} per line).
+    """
+    from assistant.services import Services
+
+    if (query is None) == (batch is None):
+        fail("give either a QUERY or --batch FILE.jsonl (see assistant search --help).", 2)
+    if fusion not in (None, "convex", "rrf", "dense", "bm25"):
+        fail(f"--fusion must be convex, rrf, dense or bm25, not {fusion!r}.", 2)
+    if query is not None:
+        query = scrub_surrogates(query)  # undecodable argv bytes arrive as lone surrogates
+    services = Services(load_settings(data_dir))
+
+    def run(q: str) -> dict[str, Any]:
+        from assistant.links import attach_hits
+
+        hits = attach_hits(services.retriever.search(q, k=k, fusion=fusion), services.retriever)
+        return {"query": q, "results": [
+            {"paper_id": h.paper_id, "title": h.title, "score": h.score, "snippet": h.snippet,
+             "url": h.url} for h in hits]}
+
+    try:
+        if batch is not None:
+            for _, obj, err in read_batch(batch, "query"):
+                if err:
+                    emit({"error": err})
+                    continue
+                emit({**obj, **run(obj["query"])})
+            return
+        result = run(query)
+    except AssistantError as e:
+        fail(str(e))
+    if as_json:
+        emit(result)
+        return
+    from assistant.display import clean_latex
+
+    if not result["results"]:
+        say("No matching papers.")
+    for i, r in enumerate(result["results"], start=1):
+        say(f"{i}. {r['title']}", bold=True)
+        say(f"   score {r['score']:.3f} · {r['paper_id']}")
+        say(f"   {r['url']}")
+        snippet = clean_latex(r["snippet"])  # display only: --json keeps the stored text
+        say(f"   {snippet[:240]}{'…' if len(snippet) > 240 else ''}")
+
+
+def stats(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Show what is indexed: papers, chunks, embedding model, location and size on disk."""
+    from assistant.index import Index
+
+    try:
+        index = Index.open(load_settings(data_dir))
+        facts = index.stats()
+    except AssistantError as e:
+        fail(str(e))
+    if as_json:
+        emit(facts)
+        return
+    for key, value in facts.items():
+        say(f"{key.replace('_', ' '):>16}: {value}")
+
+
+# --- answering ------------------------------------------------------------------------
 
 
 def print_answer(services, question: str, history: list[Answer], mode: str | None,
@@ -97,7 +215,6 @@ def print_claim_flags(answer: Answer) -> None:
         say(f"    “{sentence}”", dim=True)
 
 
-@app.command()
 def ask(
     question: Annotated[str | None, typer.Argument(help="Your question, in plain words.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON Answer.")] = False,
@@ -183,7 +300,6 @@ def _ask_batch(services, batch: Path, mode: str | None, k: int | None) -> None:
         emit(out)
 
 
-@app.command()
 def chat(
     mode: Mode = None,
     k: TopK = None,
@@ -224,7 +340,6 @@ def chat(
         sys.stdout.flush()
 
 
-@app.command()
 def mcp(
     mode: Mode = None,
     data_dir: DataDir = None,
@@ -248,7 +363,6 @@ def mcp(
     serve(services)
 
 
-@app.command()
 def ui(
     host: Annotated[str | None, typer.Option(
         help="Interface to bind (default 127.0.0.1: only this machine).")] = None,
@@ -273,7 +387,8 @@ def ui(
     """
     from pydantic import SecretStr
 
-    from ui.app import ensure_index, launch, parse_auth
+    from assistant.ingest import ensure_index
+    from ui.app import launch, parse_auth
 
     services = _services(data_dir)
     if auth and os.environ.get("ASSISTANT_UI_AUTH") != auth:
@@ -287,7 +402,8 @@ def ui(
     except ValueError as e:
         fail(f"--auth / ASSISTANT_UI_AUTH: {e}", 2)
     try:
-        ensure_index(services.settings, services)
+        if ensure_index(services.settings, lambda: services.embedder, log=say):
+            services.reset_index()
         settings = services.settings
         where = f"http://{host or settings.ui_host}:{port or settings.ui_port}/"
         say(f"Serving the chat on {where} — open it in a browser. Ctrl-C stops it."
@@ -299,7 +415,6 @@ def ui(
         fail(str(e))
 
 
-@app.command()
 def verify(
     claim: Annotated[str | None, typer.Argument(help="A claim to check, in plain words.")] = None,
     paper_id: Annotated[str | None, typer.Option(
@@ -360,7 +475,3 @@ def verify(
     if result["note"]:
         say(f"  {result['note']}", fg=color)
     say(f"  evidence: “{result['evidence']}”")
-
-from assistant.feedback import cli as feedback_cli  # noqa: E402  (assistant feedback export)
-
-app.add_typer(feedback_cli, name="feedback")

@@ -1,4 +1,4 @@
-"""`assistant eval`: registered on assistant.cli.app when this module is imported."""
+"""`assistant eval` (registered by assistant/cli.py, like every command)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ from typing import Annotated
 
 import typer
 
-from assistant.cli import DataDir, TopK, app, fail, load_settings
+from assistant.console import DataDir, TopK, fail, load_settings, terminal_safe
 from assistant.errors import AssistantError
-from evals import DEV_DATASETS, EVALS_DIR, TEST_DATASET
-
-SEEDS_DIR = EVALS_DIR.parent / "seeds"
+from evals import DEV_DATASETS, TEST_DATASET, external_dir
 
 
 def make_services(settings):
@@ -22,21 +20,15 @@ def make_services(settings):
 
 
 def ensure_index(services, log=typer.echo) -> None:
-    """Ingest the configured corpus (seeds/ by default) when the data dir has no index."""
-    from assistant.index import Manifest, ingest
+    """Ingest the configured corpus (ASSISTANT_CORPUS_PATHS, seeds/ by default) when the data
+    dir has no index."""
+    from assistant.ingest import ensure_index as build_if_missing
 
-    settings = services.settings
-    if Manifest.read(settings.data_dir) is not None:
-        return
-    paths = [SEEDS_DIR if (p == Path("seeds") and not p.exists()) else p
-             for p in settings.corpus_paths]
-    log(f"No index in {settings.data_dir}: ingesting {', '.join(map(str, paths))} first.")
-    report = ingest(settings, paths, services.embedder, progress=True)
-    log(report.summary())
-    services.reset_index()
+    if build_if_missing(services.settings, lambda: services.embedder,
+                        log=lambda m: log(terminal_safe(m))):
+        services.reset_index()
 
 
-@app.command("eval")
 def eval_command(
     mode: Annotated[str, typer.Option(
         "--mode", help="How ours answers: extractive (no LLM, deterministic) or llm "
@@ -58,8 +50,13 @@ def eval_command(
     external: Annotated[bool, typer.Option(
         "--external/--no-external",
         help="Also run the SciFact / PubMedQA retrieval benchmark (own index under "
-        "DATA_DIR/evals/external; the first run embeds ~1,000 abstracts).",
+        "DATA_DIR/evals/external; the first run embeds ~1,000 abstracts). Needs "
+        "--external-dir or ASSISTANT_EXTERNAL_DIR.",
     )] = False,
+    external_dir_opt: Annotated[Path | None, typer.Option(
+        "--external-dir", file_okay=False, help="Folder holding scifact_test.jsonl and "
+        "pubmed_test.jsonl (default: $ASSISTANT_EXTERNAL_DIR).", show_default=False,
+    )] = None,
     limit: Annotated[int | None, typer.Option(
         "--limit", min=1, help="With --external: only N queries per external dataset (a fixed "
         "random sample; the corpus stays whole) — for CI and quick runs.", show_default=False,
@@ -151,6 +148,12 @@ def eval_command(
             fail(str(e), 2)
     if split not in ("all", "test", "dev"):
         fail(f"--split must be all, test or dev, not {split!r}.", 2)
+    source: Path | None = None
+    if external:
+        try:
+            source = external_dir(external_dir_opt)
+        except ValueError as e:
+            fail(str(e), 2)
     try:
         if dataset is not None or generate is not None:
             rows = pick(load_dataset(dataset), questions) if generate is None else []
@@ -184,11 +187,13 @@ def eval_command(
                               progress=not quiet)
         if splits is not None:
             _run_splits(services, splits, options, external=external, limit=limit,
+                        external_source=source,
                         fail_under=fail_under, report_dir=report_dir,
                         write_baseline=write_baseline, mode=mode)
             return
         outcome = execute(services, rows, options, dataset=dataset, judge=judge,
-                          external=external, external_limit=limit, fail_under=fail_under,
+                          external=external, external_limit=limit, external_dir=source,
+                          fail_under=fail_under,
                           report_dir=report_dir, log=lambda m: typer.echo(m, err=True))
     except (AssistantError, ValueError) as e:
         fail(str(e))
@@ -213,8 +218,8 @@ def eval_command(
             raise typer.Exit(1)
 
 
-def _run_splits(services, splits, options, *, external, limit, fail_under, report_dir,
-                write_baseline, mode) -> None:
+def _run_splits(services, splits, options, *, external, limit, external_source, fail_under,
+                report_dir, write_baseline, mode) -> None:
     """dev, test and near-miss side by side; the gate on test and near-miss test."""
     from evals.report import splits_table
     from evals.run import embedding_label, execute_splits, splits_baseline_payload
@@ -222,7 +227,8 @@ def _run_splits(services, splits, options, *, external, limit, fail_under, repor
     try:
         result = execute_splits(services, splits, options, fail_under=fail_under,
                                 report_dir=report_dir, external=external,
-                                external_limit=limit, log=lambda m: typer.echo(m, err=True))
+                                external_limit=limit, external_dir=external_source,
+                                log=lambda m: typer.echo(m, err=True))
     except ValueError as e:
         fail(str(e), 2)
     typer.echo("Ours, by split (headline: test; near-miss = gold paper hidden, must abstain):")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import evals.command  # noqa: F401  (registers `eval` on the app)
+import evals.command
 from assistant.cli import app
 from assistant.llm import LLM
 from assistant.services import Services

@@ -302,12 +302,12 @@ def test_settings_never_show_the_ui_password(monkeypatch, tmp_path):
 def test_ui_command_takes_the_login_from_auth_or_the_environment(monkeypatch, tmp_path):
     from typer.testing import CliRunner
 
-    import assistant.commands  # noqa: F401  (registers `ui`)
+    import assistant.ingest
     import ui.app
     from assistant.cli import app
 
     launched: list = []
-    monkeypatch.setattr(ui.app, "ensure_index", lambda settings, services: False)
+    monkeypatch.setattr(assistant.ingest, "ensure_index", lambda *a, **kw: False)
     monkeypatch.setattr(ui.app, "launch", lambda settings, services, **kw: launched.append(kw))
     for name in list(os.environ):
         if name.startswith("ASSISTANT_"):

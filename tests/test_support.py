@@ -195,7 +195,6 @@ def test_llm_answer_planted_error_is_flagged_on_the_streams_last_event(llm_answe
 def invoke(seed_settings, embedder, monkeypatch):
     from assistant import embeddings
     from assistant.cli import app
-    from assistant.commands import verify as _  # noqa: F401  (registers the command)
 
     monkeypatch.setattr(embeddings, "make_embedder", lambda settings: embedder)
     runner = CliRunner()
