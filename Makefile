@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint eval bench browser-deps clean
+.PHONY: setup run test test-fast lint eval bench browser-deps clean
 
 setup: $(STAMP)
 
@@ -36,8 +36,18 @@ browser-deps:
 test: setup browser-deps
 	$(BIN)/python -m pytest
 
+# The fast lane: no model, no browser, no server (tests marked slow or browser are skipped).
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow and not browser" -p no:cacheprovider
+
+# ruff, the import layers (import-linter contracts in pyproject.toml) and mypy on assistant/.
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+# The external SciFact / PubMedQA files (assistant eval --external) of this workspace.
+export ASSISTANT_EXTERNAL_DIR ?= $(abspath ../shared/external)
 
 eval: setup
 	$(BIN)/assistant eval

@@ -117,6 +117,7 @@ def search(
                     continue
                 emit({**obj, **run(obj["query"])})
             return
+        assert query is not None
         result = run(query)
     except AssistantError as e:
         fail(str(e))
@@ -261,6 +262,7 @@ def ask(
             answer = services.answerer.answer(question, mode=mode, k=k)
             emit(attach(answer, services.retriever).to_json_dict())
         else:
+            assert question is not None
             answer = print_answer(services, question, [], mode, k)
             if answer.error:
                 raise typer.Exit(1)
@@ -452,11 +454,12 @@ def verify(
                 if err:
                     emit({"error": err})
                     continue
-                title = obj.get("title") if isinstance(obj.get("title"), str) else ""
+                title = obj["title"] if isinstance(obj.get("title"), str) else ""
                 emit({**obj, **check_one(checker, obj["claim"], title, obj["abstract"])})
             return
         from assistant.services import Services
 
+        assert claim is not None and paper_id is not None
         services = Services(settings)
         paper = services.retriever.papers([paper_id]).get(paper_id)
         if paper is None:

@@ -86,8 +86,9 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def read_batch(path: Path, key: str) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
-    """Yield (line number, record, error) for each non-blank line of a JSONL batch file."""
+def read_batch(path: Path, key: str) -> Iterator[tuple[int, dict[str, Any], str | None]]:
+    """Yield (line number, record, error) for each non-blank line of a JSONL batch file
+    (the record is {} when there is an error)."""
     with path.open(encoding="utf-8", errors="replace") as fh:
         for no, line in enumerate(fh, start=1):
             if not line.strip():
@@ -100,11 +101,11 @@ def read_batch(path: Path, key: str) -> Iterator[tuple[int, dict[str, Any] | Non
             except (ValueError, RecursionError) as e:  # also ints over 4300 digits, deep nests
                 reason = getattr(e, "msg", None) or (
                     "nested too deeply" if isinstance(e, RecursionError) else "number too long")
-                yield no, None, f"{path}:{no}: not valid JSON ({reason})"
+                yield no, {}, f"{path}:{no}: not valid JSON ({reason})"
                 continue
             if not isinstance(obj, dict) or not isinstance(obj.get(key), str) \
                     or not obj[key].strip():
-                yield no, None, f"{path}:{no}: expected an object with a string '{key}' field"
+                yield no, {}, f"{path}:{no}: expected an object with a string '{key}' field"
                 continue
             yield no, obj, None
 

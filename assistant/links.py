@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
-from assistant.types import Answer, Hit, Paper
+from assistant.types import Answer, Citation, Hit, Paper, Source
 
 _NEW_ID = r"\d{4}\.\d{4,5}"
 _OLD_ID = r"[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7}"
@@ -116,7 +116,8 @@ def attach(answer: Answer, papers: PaperLookup | None) -> Answer:
     """Fill `url` on the answer's sources and citations (in place; returns the answer)."""
     ids = [s.paper_id for s in answer.sources] + [c.paper_id for c in answer.citations]
     known = _lookup(papers, ids)
-    for item in [*answer.sources, *answer.citations]:
+    items: list[Source | Citation] = [*answer.sources, *answer.citations]
+    for item in items:
         if not item.url:
             item.url = _url(item.paper_id, item.title, known)
     return answer

@@ -230,7 +230,8 @@ class EmbeddingClient:
             response = None
         try:
             rows = [list(map(float, d.embedding))
-                    for d in sorted(response.data, key=lambda d: d.index)]
+                    for d in sorted(response.data,  # type: ignore[union-attr]
+                                    key=lambda d: d.index)]
         except (AttributeError, TypeError, ValueError):
             rows = []
         if len(rows) != len(texts) or not all(rows):

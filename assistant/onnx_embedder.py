@@ -30,6 +30,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -81,8 +82,8 @@ class OnnxEmbedder:
         self._max_batch = 1 if self.precision == "int8" else min(MAX_BATCH,
                                                                   settings.embed_batch_size)
         self._lock = threading.Lock()
-        self._session = None
-        self._tokenizer = None
+        self._session: Any = None  # onnxruntime.InferenceSession, opened by load()
+        self._tokenizer: Any = None  # tokenizers.Tokenizer
         self._inputs: set[str] = set()
         self.model_path: Path | None = None
 

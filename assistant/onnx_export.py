@@ -103,7 +103,7 @@ def _export_fp32(spec: ModelSpec, dest: Path) -> dict:
     model.eval()
     accepted = inspect.signature(model.forward).parameters
     inputs = [n for n in _INPUTS if n in accepted
-              and (n != "token_type_ids" or getattr(config, "type_vocab_size", 0))]
+              and (n != "token_type_ids" or bool(getattr(config, "type_vocab_size", 0)))]
 
     class Encoder(torch.nn.Module):
         def __init__(self, inner) -> None:

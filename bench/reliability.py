@@ -49,7 +49,7 @@ N_PAPERS = 240
 
 
 def kill_figures(root: Path, embedder, kills: int) -> dict:
-    from tests.test_crash_safety import (
+    from tests.support.crash import (
         check_consistent,
         finish_ingest,
         kill_loop,
@@ -104,8 +104,8 @@ def kill_figures(root: Path, embedder, kills: int) -> dict:
 
 
 def lock_figures(root: Path, embedder) -> dict:
-    from tests.conftest import SMALL_PAPERS
-    from tests.test_lock import QUESTION, lock_scenario
+    from tests.support.lock import QUESTION, lock_scenario
+    from tests.support.papers import SMALL_PAPERS
 
     corpus = root / "small.jsonl"
     corpus.write_text("".join(json.dumps(p) + "\n" for p in SMALL_PAPERS), encoding="utf-8")
@@ -140,7 +140,7 @@ def fuzz_figures(root: Path, embedder, examples: int) -> dict:
 
 
 def injection_figures(root: Path, embedder) -> dict:
-    from tests.test_injection import ingest_injection_corpus, injection_cases
+    from tests.support.injection import ingest_injection_corpus, injection_cases
 
     settings = ingest_injection_corpus(root / "data", embedder)
     cases = injection_cases(settings, embedder)
@@ -237,7 +237,7 @@ def oversized_question_figures(root: Path, embedder) -> dict:
 
     from assistant.index import ingest
     from assistant.settings import Settings
-    from tests.conftest import SMALL_PAPERS
+    from tests.support.papers import SMALL_PAPERS
 
     corpus = root / "small.jsonl"
     corpus.write_text("".join(json.dumps(p) + "\n" for p in SMALL_PAPERS), encoding="utf-8")

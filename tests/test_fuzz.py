@@ -202,7 +202,7 @@ def small_cli_index(root: Path, embedder) -> Iterator[Path]:
     from assistant import commands  # noqa: F401  (registers ask)
     from assistant.index import ingest
     from assistant.settings import Settings
-    from tests.conftest import SMALL_PAPERS
+    from tests.support.papers import SMALL_PAPERS
 
     corpus = root / "small.jsonl"
     corpus.write_text("".join(json.dumps(p) + "\n" for p in SMALL_PAPERS), encoding="utf-8")

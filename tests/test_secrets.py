@@ -85,7 +85,7 @@ def fresh(server):
 def data_dir(tmp_path_factory, embedder) -> Path:
     from assistant.index import ingest
     from assistant.settings import Settings
-    from tests.conftest import SMALL_PAPERS
+    from tests.support.papers import SMALL_PAPERS
 
     root = tmp_path_factory.mktemp("secrets")
     corpus = root / "small.jsonl"

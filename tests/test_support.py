@@ -16,8 +16,8 @@ from assistant.answer import Answerer
 from assistant.llm import LLM
 from assistant.support import Checker, figures, missing_figures, stated_values, verify
 from assistant.types import Answer, Claim, Source
-from tests.conftest import SMALL_PAPERS
 from tests.support.openai_server import Reply, ScriptedOpenAIServer
+from tests.support.papers import SMALL_PAPERS
 from tests.support.planted import PlantedAnswers
 
 pytestmark = pytest.mark.slow
