@@ -7,14 +7,22 @@ from __future__ import annotations
 
 import threading
 from functools import cached_property
+from typing import Any
 
 from assistant.settings import Settings
 
 
 class Services:
-    def __init__(self, settings: Settings) -> None:
+    """`Services(settings)` builds each component on first use; pass `embedder`, `index` or
+    `llm` to use one that exists already (a loaded model, an open index, a test double)."""
+
+    def __init__(self, settings: Settings, *, embedder: Any = None, index: Any = None,
+                 llm: Any = None) -> None:
         self.settings = settings
         self._lock = threading.Lock()  # the UI touches these from worker threads
+        for name, given in (("embedder", embedder), ("index", index), ("llm", llm)):
+            if given is not None:
+                self.__dict__[name] = given  # the cached_property's slot: never built
 
     @cached_property
     def embedder(self):

@@ -133,9 +133,7 @@ def ttft(services, rows: list[dict], n_questions: int) -> dict:
         settings = services.settings.model_copy(update={
             "llm_base_url": server.base_url, "llm_api_key": SecretStr("bench"),
             "answer_mode": "llm", "llm_max_retries": 0, "llm_timeout_s": 30.0})
-        llm_services = Services(settings)
-        llm_services.__dict__["embedder"] = services.embedder  # share the loaded model
-        llm_services.__dict__["index"] = services.index  # and the open index
+        llm_services = Services(settings, embedder=services.embedder, index=services.index)
         answerer = llm_services.answerer
         answerer.answer(ASK_Q, mode="llm")  # warm-up: openai/llama-index imports, client
 

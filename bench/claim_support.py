@@ -380,8 +380,7 @@ def planted_errors(data_dir: Path, embedder, limit: int | None = None) -> dict:
         settings = Settings(_env_file=None, data_dir=data_dir).model_copy(update={
             "llm_base_url": server.base_url, "llm_api_key": SecretStr("k"),
             "llm_model": "test-model", "answer_mode": "llm", "llm_max_retries": 0})
-        services = Services(settings)
-        services.__dict__["embedder"] = embedder
+        services = Services(settings, embedder=embedder)
         answerer = Answerer(services.retriever, settings, llm_factory=lambda: LLM(settings))
         for q in questions:
             before = len(planted.log)

@@ -76,8 +76,7 @@ def main() -> None:
     try:
         with PlannedServer(questions(), PLANS) as server:
             settings = llm_settings(base, server)
-            services = Services(settings)
-            services.__dict__["embedder"] = embedder
+            services = Services(settings, embedder=embedder)
             with serve(settings, services) as url:
                 result = run_load(url, server)
                 left = queue_size(url)

@@ -3,8 +3,10 @@
 Fixtures
 --------
 ``seeds_dir`` (session)       the bundled ``seeds/`` folder (5 HF listing pages, 633 papers).
-``embedder`` (session)        the bundled MiniLM, loaded once; pass it to ``ingest`` or put it
-                              in ``Services.__dict__["embedder"]`` instead of loading another.
+``embedder`` (session)        the bundled MiniLM, loaded once; pass it to ``ingest`` or to
+                              ``Services(settings, embedder=...)`` instead of loading another.
+``hash_embedder``             a deterministic stand-in (tests/support/embedder.py): no model,
+                              for the fast lane (make test-fast).
 ``seed_settings`` (session)   Settings whose data dir holds an index of all of ``seeds/``
                               (built once, ~25 s). Treat it as READ-ONLY: tests that write
                               build their own index with ``make_settings`` + ``small_corpus``.
@@ -40,6 +42,25 @@ def seeds_dir() -> Path:
     return SEEDS_DIR
 
 
+# Fixtures that load the real model or build the seed index: a test using one is slow
+# (marked so here, whatever its own markers say), and outside `make test-fast`.
+MODEL_FIXTURES = {"embedder", "seed_settings", "seed_services"}
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture
+def hash_embedder():
+    """A deterministic Embedder without a model (tests/support/embedder.py)."""
+    from tests.support.embedder import HashEmbedder
+
+    return HashEmbedder()
+
+
 @pytest.fixture(scope="session")
 def embedder():
     from assistant.embeddings import make_embedder
@@ -63,8 +84,7 @@ def seed_settings(tmp_path_factory, embedder) -> Settings:
 def seed_services(seed_settings, embedder):
     from assistant.services import Services
 
-    services = Services(seed_settings)
-    services.__dict__["embedder"] = embedder  # cached_property: reuse the loaded model
+    services = Services(seed_settings, embedder=embedder)
     yield services
     if "index" in services.__dict__:
         services.index.close()

@@ -205,8 +205,7 @@ def cli(monkeypatch, embedder):
     made: list[Services] = []
 
     def make(settings):
-        services = Services(settings)
-        services.__dict__["embedder"] = embedder
+        services = Services(settings, embedder=embedder)
         made.append(services)
         return services
 
@@ -366,8 +365,7 @@ def test_judge_needs_an_endpoint(make_settings, tmp_path):
 def test_eval_with_judge(server, seed_settings, embedder, subset, tmp_path):
     settings = seed_settings.model_copy(update={"llm_base_url": server.base_url,
                                                 "llm_model": "judge-model"})
-    services = Services(settings)
-    services.__dict__["embedder"] = embedder
+    services = Services(settings, embedder=embedder)
     rows = [r for r in subset if r["type"] in ("lookup", "offcorpus")][:3]
     try:
         out = run.execute(services, rows, run.EvalOptions(configs=(OURS,), progress=False),

@@ -130,6 +130,7 @@ BAD_LINES = st.one_of(
 )
 
 
+@pytest.mark.slow  # megabyte lines: seconds per run
 @fuzz
 @given(
     good=st.lists(st.tuples(ANY_TEXT, ANY_TEXT), min_size=1, max_size=6),
@@ -160,6 +161,7 @@ def test_json_lines_keep_good_records_among_bad(good, bad, order, extra, huge_ab
     assert len(skipped) == sum(1 for line in bad if line.strip())
 
 
+@pytest.mark.slow  # 100k-deep nesting: seconds per run
 @fuzz
 @given(items=st.lists(st.one_of(JSON_VALUES, st.builds(good_record, st.integers(0, 99),
                                                          ANY_TEXT, ANY_TEXT)), max_size=8),

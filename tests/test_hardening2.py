@@ -413,8 +413,7 @@ def test_running_services_survive_rebuild_and_see_new_papers(tmp_path, small_cor
 
     settings = make_settings(tmp_path / "data", answer_mode="extractive")
     ingest(settings, [small_corpus], embedder, progress=False)
-    services = Services(settings)
-    services.__dict__["embedder"] = embedder
+    services = Services(settings, embedder=embedder)
     paper = small_papers[1]
 
     def top(query: str, fusion: str | None = None) -> str:

@@ -98,8 +98,7 @@ def test_jsonl_arxiv_fields_reach_search_results(tmp_path, make_settings, embedd
     corpus.write_text("".join(json.dumps(p) + "\n" for p in small_papers))
     settings = make_settings(tmp_path / "data")
     ingest(settings, [corpus], embedder, progress=False)
-    services = Services(settings)
-    services.__dict__["embedder"] = embedder
+    services = Services(settings, embedder=embedder)
     try:
         expected = {0: "https://arxiv.org/abs/2305.01234", 1: "https://arxiv.org/abs/2201.00042",
                     2: "https://arxiv.org/abs/2402.07777"}

@@ -158,8 +158,7 @@ def test_key_in_the_base_url_is_not_shown(data_dir, embedder, base_url):
     from assistant.services import Services
 
     settings = llm_settings(data_dir, base_url)
-    services = Services(settings)
-    services.__dict__["embedder"] = embedder
+    services = Services(settings, embedder=embedder)
     answer = services.answerer.answer(QUESTION, mode="llm")
     services.index.close()
     assert answer.error and "Cannot reach" in answer.error
@@ -177,8 +176,7 @@ def test_in_process_answers_logs_and_eval_report(fresh, data_dir, embedder, capl
 
     caplog.set_level(logging.DEBUG)  # every logger, every level
     settings = llm_settings(data_dir, fresh.base_url)
-    services = Services(settings)
-    services.__dict__["embedder"] = embedder
+    services = Services(settings, embedder=embedder)
     outcomes = {}
     for fault in sorted(FAULTS):
         fresh.reset()
@@ -195,8 +193,7 @@ def test_in_process_answers_logs_and_eval_report(fresh, data_dir, embedder, capl
     history = services.answerer.answer("what dataset did it use?", [answer], mode="llm")
     assert_clean("a follow-up Answer", json.dumps(history.to_json_dict()))
 
-    unreachable = Services(llm_settings(data_dir, closed_port_url()))
-    unreachable.__dict__["embedder"] = embedder
+    unreachable = Services(llm_settings(data_dir, closed_port_url()), embedder=embedder)
     answer = unreachable.answerer.answer(QUESTION, mode="llm")
     assert answer.error and "Cannot reach" in answer.error
     assert_clean("the unreachable Answer", json.dumps(answer.to_json_dict()))

@@ -73,8 +73,7 @@ def injection_cases(settings, embedder) -> list[Case]:
         llm_settings = settings.model_copy(update={
             "llm_base_url": server.base_url, "llm_api_key": SecretStr("test-key"),
             "llm_model": "test-model", "llm_max_retries": 0, "llm_timeout_s": 10})
-        services = Services(llm_settings)
-        services.__dict__["embedder"] = embedder
+        services = Services(llm_settings, embedder=embedder)
         answerer = services.answerer
         question = QUESTIONS["efficiency"]
 

@@ -81,8 +81,7 @@ def lock_scenario(root: Path, embedder, small_corpus: Path, question: str) -> di
                 facts["in_process_message"] = str(e)
 
             fresh_chroma()
-            services = Services(settings)
-            services.__dict__["embedder"] = embedder
+            services = Services(settings, embedder=embedder)
             answer = services.answerer.answer(question, mode="extractive")
             hits = services.retriever.search(question, k=3)
             services.index.close()
