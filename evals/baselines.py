@@ -150,10 +150,10 @@ def add_dense_scores(hits: list[Hit], query: str, embedder: Embedder) -> list[Hi
 
 
 class ConfigRetriever:
-    """A baseline's search behind the interface the Answerer uses (retrieve, papers,
-    vocabulary, texts_of, embedder). It has no spelling correction and no title matching;
-    the corpus statistics for abstention are the product's, so the answers differ only by
-    what was retrieved."""
+    """A baseline's search behind the interface the Answerer uses: the Retriever protocol
+    (assistant/protocols.py: retrieve, search, papers, texts_of, vocabulary, embedder). It
+    has no spelling correction and no title matching; the corpus statistics for abstention
+    are the product's, so the answers differ only by what was retrieved."""
 
     def __init__(self, name: str, base: Retriever, search_fn: SearchFn, depth: int = 10,
                  description: str = "",
@@ -195,11 +195,27 @@ class Ours:
     def __init__(self, base: Retriever) -> None:
         self.name = OURS
         self.base = base
+        self.embedder = base.embedder
+        self.settings = base.settings
         self.description = (f"our Retriever, fusion={base.settings.fusion} (hybrid dense + "
                             "BM25, title matching, spelling correction)")
 
-    def __getattr__(self, attr):
-        return getattr(self.base, attr)
+    def retrieve(self, query: str, k: int | None = None, exclude: frozenset[str] = frozenset(),
+                 fusion: str | None = None) -> Retrieval:
+        return self.base.retrieve(query, k, exclude, fusion)
+
+    def search(self, query: str, k: int | None = None) -> list[Hit]:
+        return self.base.search(query, k)
+
+    def papers(self, ids: list[str]) -> dict:
+        return self.base.papers(ids)
+
+    def texts_of(self, paper_ids) -> list[str]:
+        return self.base.texts_of(paper_ids)
+
+    @property
+    def vocabulary(self):
+        return self.base.vocabulary
 
 
 def build_configs(base: Retriever, names: Sequence[str] = CONFIGS,
