@@ -48,7 +48,7 @@ def test_ask_stream_and_follow_citations(page, seed_settings, seed_services):
     with serve(seed_settings, seed_services) as url:
         page.goto(url)
         # Settings: extractive mode (no LLM needed); corpus stats are shown.
-        accordion = page.locator("#pa-settings").get_by_text("Settings", exact=True)
+        accordion = page.locator("#pa-settings").get_by_text("Answer options", exact=True)
         accordion.click()
         page.locator("#pa-mode label", has_text="extractive").click()
         expect(page.locator("#pa-mode input[value='extractive']")).to_be_checked()
@@ -221,7 +221,7 @@ def test_survey_and_comparison_render(page, seed_settings, seed_services):
     expect = sync_api.expect
     with serve(seed_settings, seed_services) as url:
         page.goto(url)
-        accordion = page.locator("#pa-settings").get_by_text("Settings", exact=True)
+        accordion = page.locator("#pa-settings").get_by_text("Answer options", exact=True)
         accordion.click()
         page.locator("#pa-mode label", has_text="extractive").click()
         accordion.click()

@@ -92,7 +92,7 @@ def test_llm_mode_without_an_endpoint_speaks_to_the_web_user(seed_settings, seed
     *_, last = list(ui.ask("What is prefix caching?", [], 6, "llm", 0.1))
     chat, answers, _cards, _box, _export, answer_json = last
     text = chat[-1]["content"]
-    assert "Settings" in text and "extractive" in text
+    assert "Answer options" in text and "extractive" in text
     assert "--mode" not in text and "flag" not in text
     assert answer_json["error"] and settings.llm_model not in text
 

@@ -522,3 +522,38 @@ def chat_messages(answers: Sequence[Answer], *, priced: bool = False) -> list[di
         messages.append({"role": "user", "content": user_markdown(a.question)})
         messages.append({"role": "assistant", "content": answer_to_markdown(a, priced=priced)})
     return messages
+
+
+# --- suggested follow-ups ---------------------------------------------------------------
+
+_SHORT_NAME = re.compile(r"^\s*([^:]{2,40}?)\s*:\s+\S")
+
+
+def short_name(title: str) -> str:
+    """What a follow-up calls a paper: the name before a title's colon ("APOLLO" from
+    "APOLLO: SGD-like Memory, AdamW-level Performance"), else the title (LaTeX cleaned)."""
+    title = " ".join(clean_latex(title).split())
+    m = _SHORT_NAME.match(title)
+    if m and len(m.group(1).split()) <= 5:
+        return m.group(1)
+    return title
+
+
+def follow_ups(answer: Answer | None, limit: int = 3) -> list[str]:
+    """Follow-up questions built from the papers an answer cites (no LLM): what dataset the
+    first cited paper uses, which later work builds on it, and a comparison of the first two
+    cited papers by number. None for an abstention, a failed answer or an answer citing
+    nothing."""
+    if answer is None or answer.abstained or answer.error:
+        return []
+    cited = sorted({s.n: s for s in answer.sources if s.cited}.values(), key=lambda s: s.n)
+    if not cited:
+        numbers = {c.n for c in answer.citations}
+        cited = [s for s in answer.sources if s.n in numbers]
+    if not cited:
+        return []
+    first = short_name(cited[0].title)
+    out = [f"What dataset does {first} use?", f"Which later work builds on {first}?"]
+    if len(cited) > 1:
+        out.append(f"Compare [{cited[0].n}] and [{cited[1].n}]")
+    return out[:limit]
