@@ -1,8 +1,10 @@
 """The only module that talks to an LLM endpoint (and the only one importing openai).
 
 OpenAI itself, or any OpenAI-compatible server (vLLM, Ollama, llama.cpp, LM Studio) through
-llama-index's OpenAILike. Retries are ours and bounded: llama-index's retry decorator and the
-openai client's own retries are both switched off, since stacked they multiply attempts.
+llama-index's OpenAILike, built in one place (chat_model). One retry policy: the openai
+client's own (settings.llm_max_retries retries of 429, 5xx, timeouts and refused connections,
+with back-off that honours Retry-After); llama-index's retry decorator stays off, since
+stacked retries multiply attempts. A stream that already showed text is never retried.
 Failures become LLMError with one line saying what failed and what to do — never the raw
 error text, which may echo part of an API key.
 """
@@ -10,9 +12,11 @@ error text, which may echo part of an API key.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -34,8 +38,7 @@ class Generation:
     usage: Usage | None = None
     first_token_ms: float | None = None
     total_ms: float = 0.0
-    attempts: int = 0
-    deltas: list[str] = field(default_factory=list)
+    attempts: int = 0  # HTTP requests made for it (the openai client's retries included)
 
 
 def check_url(url: str, variable: str) -> str:
@@ -54,18 +57,33 @@ def check_url(url: str, variable: str) -> str:
     return url
 
 
-def _retry_after(error: Exception) -> float | None:
-    response = getattr(error, "response", None)
-    if response is None:
-        return None
-    for header, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        value = response.headers.get(header)
-        try:
-            if value is not None:
-                return float(value) * scale
-        except ValueError:
-            pass
-    return None
+def chat_model(settings: Settings, *, temperature: float | None = None,
+               max_tokens: int | None = None, **kwargs: Any):
+    """The OpenAI-compatible chat model of the settings (llama-index OpenAILike), for answers
+    and the eval judge alike. Retries: the openai client's, settings.llm_max_retries."""
+    from llama_index.llms.openai_like import OpenAILike
+
+    class ClientRetries(OpenAILike):
+        """max_retries=0 keeps llama-index's retry decorator off; the openai client it builds
+        gets the configured retries instead."""
+
+        def _get_credential_kwargs(self, is_async: bool = False) -> dict[str, Any]:
+            return {**super()._get_credential_kwargs(is_async),
+                    "max_retries": settings.llm_max_retries}
+
+    key = settings.llm_api_key
+    base_url = settings.llm_base_url or OPENAI_URL
+    if settings.llm_base_url:
+        check_url(base_url, "OPENAI_BASE_URL")
+    return ClientRetries(
+        model=settings.llm_model, api_base=base_url,
+        # Local servers accept any key; the openai client insists on one.
+        api_key=key.get_secret_value() if key else "no-key",
+        is_chat_model=True, context_window=32768,
+        temperature=settings.temperature if temperature is None else temperature,
+        max_tokens=settings.max_tokens if max_tokens is None else max_tokens,
+        timeout=settings.llm_timeout_s, max_retries=0, **kwargs,
+    )
 
 
 class LLM:
@@ -73,27 +91,20 @@ class LLM:
         self.settings = settings
         self.base_url = settings.llm_base_url or OPENAI_URL
         self.model = settings.llm_model
-        self._llm = None
+        self._llm: Any = None
+        # HTTP requests per thread (an httpx event hook): how many attempts a stream took.
+        self._requests = threading.local()
 
-    def _checked_url(self) -> str:
-        if self.settings.llm_base_url:
-            check_url(self.base_url, "OPENAI_BASE_URL")
-        return self.base_url
+    def _count_request(self, request: httpx.Request) -> None:
+        self._requests.n = getattr(self._requests, "n", 0) + 1
 
     def _client(self):
         if self._llm is None:
-            from llama_index.llms.openai_like import OpenAILike
-
-            key = self.settings.llm_api_key
-            self._llm = OpenAILike(
-                model=self.model, api_base=self._checked_url(),
-                # Local servers accept any key; the openai client insists on one.
-                api_key=key.get_secret_value() if key else "no-key",
-                is_chat_model=True, context_window=32768,
-                temperature=self.settings.temperature, max_tokens=self.settings.max_tokens,
-                timeout=self.settings.llm_timeout_s, max_retries=0,
-                additional_kwargs={"stream_options": {"include_usage": True}},
-            )
+            self._llm = chat_model(
+                self.settings, http_client=httpx.Client(
+                    timeout=self.settings.llm_timeout_s,
+                    event_hooks={"request": [self._count_request]}),
+                additional_kwargs={"stream_options": {"include_usage": True}})
         return self._llm
 
     # --- public ------------------------------------------------------------------------
@@ -104,32 +115,28 @@ class LLM:
 
         chat = [ChatMessage(role=m["role"], content=m["content"]) for m in messages]
         t0 = time.perf_counter()
-        for attempt in range(self.settings.llm_max_retries + 1):
-            gen.attempts = attempt + 1
-            client = self._client()  # a malformed URL: LLMError, not a retry
-            try:
-                for response in client.stream_chat(chat):
-                    counts = response.additional_kwargs or {}
-                    if counts.get("total_tokens"):
-                        gen.usage = Usage(
-                            prompt_tokens=counts.get("prompt_tokens", 0),
-                            completion_tokens=counts.get("completion_tokens", 0),
-                            total_tokens=counts.get("total_tokens", 0),
-                        )
-                    if response.delta:
-                        if gen.first_token_ms is None:
-                            gen.first_token_ms = (time.perf_counter() - t0) * 1000
-                        gen.text += response.delta
-                        gen.deltas.append(response.delta)
-                        yield response.delta
-                break
-            except Exception as error:  # noqa: BLE001 — every failure is mapped below
-                # Once text was shown, retrying would repeat it: report the cut instead.
-                retry = not gen.text and self._retryable(error)
-                if retry and attempt < self.settings.llm_max_retries:
-                    time.sleep(min(_retry_after(error) or 0.5 * 2**attempt, 8.0))
-                    continue
-                raise self._explain(error, gen) from None
+        client = self._client()  # a malformed URL: LLMError, before any request
+        self._requests.n = 0
+        try:
+            # The openai client retries the request (429, 5xx, timeouts, refused
+            # connections); once the stream delivers text, a failure is reported, not retried.
+            for response in client.stream_chat(chat):
+                counts = response.additional_kwargs or {}
+                if counts.get("total_tokens"):
+                    gen.usage = Usage(
+                        prompt_tokens=counts.get("prompt_tokens", 0),
+                        completion_tokens=counts.get("completion_tokens", 0),
+                        total_tokens=counts.get("total_tokens", 0),
+                    )
+                if response.delta:
+                    if gen.first_token_ms is None:
+                        gen.first_token_ms = (time.perf_counter() - t0) * 1000
+                    gen.text += response.delta
+                    yield response.delta
+        except Exception as error:  # noqa: BLE001 — every failure is mapped below
+            gen.attempts = max(1, self._requests.n)
+            raise self._explain(error, gen) from None
+        gen.attempts = max(1, self._requests.n)
         gen.total_ms = (time.perf_counter() - t0) * 1000
         if not gen.text.strip():
             raise LLMError(
@@ -149,12 +156,6 @@ class LLM:
                 f"in {gen.total_ms:.0f} ms: {gen.text.strip()[:40]!r}")
 
     # --- errors ------------------------------------------------------------------------
-
-    @staticmethod
-    def _retryable(error: Exception) -> bool:
-        if isinstance(error, openai.APIStatusError):
-            return error.status_code == 429 or error.status_code >= 500
-        return isinstance(error, (openai.APITimeoutError, openai.APIConnectionError))
 
     def _explain(self, error: Exception, gen: Generation) -> LLMError:
         where = f"the LLM endpoint {display_url(self.base_url)}"

@@ -20,20 +20,13 @@ from assistant.errors import LLMError
 from assistant.settings import Settings
 from assistant.types import Answer
 
-OPENAI_URL = "https://api.openai.com/v1"
-
 
 def judge_llm(settings: Settings):
-    """A llama-index OpenAILike on the configured endpoint (temperature 0, short replies)."""
-    from llama_index.llms.openai_like import OpenAILike
+    """The configured chat model (assistant.llm.chat_model: the one retry policy), at
+    temperature 0 with short replies."""
+    from assistant.llm import chat_model
 
-    key = settings.llm_api_key
-    return OpenAILike(
-        model=settings.llm_model, api_base=settings.llm_base_url or OPENAI_URL,
-        api_key=key.get_secret_value() if key else "no-key",
-        is_chat_model=True, context_window=32768, temperature=0.0, max_tokens=256,
-        timeout=settings.llm_timeout_s, max_retries=settings.llm_max_retries,
-    )
+    return chat_model(settings, temperature=0.0, max_tokens=256)
 
 
 def cache_key(question: str, answer: str, sources: Sequence[str], model: str) -> str:
