@@ -29,6 +29,10 @@ INSERT OR IGNORE INTO meta VALUES ('version', '0');
 """
 
 
+# Ids per `IN (...)` query: SQLite's bound-parameter limit is 999 on older builds.
+IN_BATCH = 500
+
+
 class Catalog:
     def __init__(self, path: Path, readonly: bool = False) -> None:
         self.path = path
@@ -46,6 +50,13 @@ class Catalog:
     def close(self) -> None:
         self.db.close()
 
+    def _rows_in(self, sql: str, ids: Iterable[str]) -> Iterator[tuple]:
+        """Rows of `sql` (with one `IN ({marks})`) for `ids`, IN_BATCH ids per query."""
+        ids = list(ids)
+        for i in range(0, len(ids), IN_BATCH):
+            part = ids[i : i + IN_BATCH]
+            yield from self.db.execute(sql.format(marks=",".join("?" * len(part))), part)
+
     # --- reads ---------------------------------------------------------------------------
 
     @property
@@ -62,18 +73,11 @@ class Catalog:
         return papers, chunks
 
     def papers(self, ids: Iterable[str]) -> dict[str, Paper]:
-        ids = list(dict.fromkeys(ids))
-        out: dict[str, Paper] = {}
-        for i in range(0, len(ids), 500):
-            part = ids[i : i + 500]
-            rows = self.db.execute(
-                f"SELECT id, title, abstract, sources, metadata FROM papers "
-                f"WHERE id IN ({','.join('?' * len(part))})", part,
-            )
-            for pid, title, abstract, sources, metadata in rows:
-                out[pid] = Paper(id=pid, title=title, abstract=abstract,
-                                 sources=json.loads(sources), metadata=json.loads(metadata))
-        return out
+        rows = self._rows_in("SELECT id, title, abstract, sources, metadata FROM papers "
+                             "WHERE id IN ({marks})", dict.fromkeys(ids))
+        return {pid: Paper(id=pid, title=title, abstract=abstract, sources=json.loads(sources),
+                           metadata=json.loads(metadata))
+                for pid, title, abstract, sources, metadata in rows}
 
     def all_papers(self) -> Iterator[Paper]:
         for pid, title, abstract, sources, metadata in self.db.execute(
@@ -97,44 +101,24 @@ class Catalog:
         return {r[0] for r in self.db.execute("SELECT id FROM chunks")}
 
     def chunk_ids_of(self, paper_ids: Iterable[str]) -> list[str]:
-        ids = list(paper_ids)
-        out: list[str] = []
-        for i in range(0, len(ids), 500):
-            part = ids[i : i + 500]
-            out += [r[0] for r in self.db.execute(
-                f"SELECT id FROM chunks WHERE paper_id IN ({','.join('?' * len(part))})", part
-            )]
-        return out
+        return [r[0] for r in self._rows_in(
+            "SELECT id FROM chunks WHERE paper_id IN ({marks})", paper_ids)]
 
     def chunk_texts(self, chunk_ids: Iterable[str]) -> dict[str, str]:
-        ids = list(chunk_ids)
-        out: dict[str, str] = {}
-        for i in range(0, len(ids), 500):
-            part = ids[i : i + 500]
-            out.update(self.db.execute(
-                f"SELECT id, text FROM chunks WHERE id IN ({','.join('?' * len(part))})", part
-            ))
-        return out
+        return dict(self._rows_in("SELECT id, text FROM chunks WHERE id IN ({marks})",
+                                  chunk_ids))
 
     def chunk_papers(self, chunk_ids: Iterable[str]) -> dict[str, str]:
         """chunk id -> paper id, for ids known to the catalog (others are orphans)."""
-        ids = list(chunk_ids)
-        out: dict[str, str] = {}
-        for i in range(0, len(ids), 500):
-            part = ids[i : i + 500]
-            out.update(self.db.execute(
-                f"SELECT id, paper_id FROM chunks WHERE id IN ({','.join('?' * len(part))})",
-                part,
-            ))
-        return out
+        return dict(self._rows_in("SELECT id, paper_id FROM chunks WHERE id IN ({marks})",
+                                  chunk_ids))
 
     # --- writes (each call is one transaction) -----------------------------------------
 
     def _merged_sources(self, papers: list[Paper]) -> dict[str, list[str]]:
         """Files a paper came from accumulate across ingests (A today, B tomorrow: both)."""
-        known = {pid: json.loads(src) for pid, src in self.db.execute(
-            f"SELECT id, sources FROM papers WHERE id IN ({','.join('?' * len(papers))})",
-            [p.id for p in papers])} if papers else {}
+        known = {pid: json.loads(src) for pid, src in self._rows_in(
+            "SELECT id, sources FROM papers WHERE id IN ({marks})", [p.id for p in papers])}
         return {p.id: list(dict.fromkeys(known.get(p.id, []) + p.sources)) for p in papers}
 
     def put(self, papers: list[Paper], chunks: list[Chunk]) -> None:
@@ -156,8 +140,8 @@ class Catalog:
 
     def update_sources(self, papers: list[Paper]) -> None:
         """Unchanged text, but the set of files a paper came from may have grown."""
-        for i in range(0, len(papers), 500):
-            part = papers[i : i + 500]
+        for i in range(0, len(papers), IN_BATCH):
+            part = papers[i : i + IN_BATCH]
             merged = self._merged_sources(part)
             with self.db:
                 self.db.executemany(
@@ -167,8 +151,8 @@ class Catalog:
 
     def delete(self, paper_ids: list[str]) -> None:
         with self.db:
-            for i in range(0, len(paper_ids), 500):
-                part = paper_ids[i : i + 500]
+            for i in range(0, len(paper_ids), IN_BATCH):
+                part = paper_ids[i : i + IN_BATCH]
                 marks = ",".join("?" * len(part))
                 self.db.execute(f"DELETE FROM chunks WHERE paper_id IN ({marks})", part)
                 self.db.execute(f"DELETE FROM papers WHERE id IN ({marks})", part)

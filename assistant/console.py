@@ -18,6 +18,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from assistant.corpus import scrub_surrogates
+from assistant.jsonl import invalid_reason, read_jsonl
 from assistant.settings import Settings
 
 DataDir = Annotated[
@@ -89,25 +90,22 @@ def fail(message: str, code: int = 1) -> NoReturn:
 def read_batch(path: Path, key: str) -> Iterator[tuple[int, dict[str, Any], str | None]]:
     """Yield (line number, record, error) for each non-blank line of a JSONL batch file
     (the record is {} when there is an error)."""
-    with path.open(encoding="utf-8", errors="replace") as fh:
-        for no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                # Round trip with lone surrogates ("\\ud800" escapes) scrubbed: the tokenizer
-                # and the UTF-8 output reject them.
-                obj = json.loads(scrub_surrogates(json.dumps(json.loads(line),
-                                                             ensure_ascii=False)))
-            except (ValueError, RecursionError) as e:  # also ints over 4300 digits, deep nests
-                reason = getattr(e, "msg", None) or (
-                    "nested too deeply" if isinstance(e, RecursionError) else "number too long")
-                yield no, {}, f"{path}:{no}: not valid JSON ({reason})"
-                continue
-            if not isinstance(obj, dict) or not isinstance(obj.get(key), str) \
-                    or not obj[key].strip():
-                yield no, {}, f"{path}:{no}: expected an object with a string '{key}' field"
-                continue
-            yield no, obj, None
+    for no, value, error in read_jsonl(path, errors="replace"):
+        if error:
+            yield no, {}, error
+            continue
+        try:
+            # Round trip with lone surrogates ("\\ud800" escapes) scrubbed: the tokenizer and
+            # the UTF-8 output reject them.
+            obj = json.loads(scrub_surrogates(json.dumps(value, ensure_ascii=False)))
+        except (ValueError, RecursionError) as e:
+            yield no, {}, f"{path}:{no}: not valid JSON ({invalid_reason(e)})"
+            continue
+        if not isinstance(obj, dict) or not isinstance(obj.get(key), str) \
+                or not obj[key].strip():
+            yield no, {}, f"{path}:{no}: expected an object with a string '{key}' field"
+            continue
+        yield no, obj, None
 
 
 _LINE_BREAKS = str.maketrans({"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})

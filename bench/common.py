@@ -19,11 +19,11 @@ BIN = Path(sys.executable).parent
 
 
 def pct(values: list[float], p: float) -> float:
-    if not values:
-        return 0.0
-    s = sorted(values)
-    i = min(len(s) - 1, max(0, round(p / 100 * (len(s) - 1))))
-    return round(s[i], 2)
+    """The p-th percentile (evals.metrics.percentile: linear, numpy's default), 2 decimals."""
+    from evals.metrics import percentile
+
+    value = percentile(values, p)
+    return 0.0 if value is None else round(value, 2)
 
 
 def run_timed(cmd: list[str], env: dict | None = None) -> tuple[float, float, str]:

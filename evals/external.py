@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.corpus import normalise, paper_id
+from assistant.jsonl import read_jsonl
 from assistant.settings import Settings
 from evals import external_dir
 from evals.metrics import hit_at_k, mean, reciprocal_rank
@@ -70,8 +71,12 @@ def derive_title(text: str, limit: int = TITLE_CHARS) -> str:
 
 
 def load(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+    rows = []
+    for _, value, error in read_jsonl(path):
+        if error:
+            raise ValueError(error)
+        rows.append(value)
+    return rows
 
 
 def build_corpus(datasets: dict[str, list[dict[str, Any]]]

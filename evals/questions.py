@@ -6,12 +6,12 @@ from each: every single-paper question again with its gold paper hidden at retri
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from assistant.corpus import paper_id
+from assistant.jsonl import read_jsonl
 
 TYPES = ("lookup", "detail", "theme", "followup", "switch", "offcorpus", "nearmiss")
 REQUIRED_FIELDS = ("id", "type", "question", "gold_titles")
@@ -20,23 +20,18 @@ REQUIRED_FIELDS = ("id", "type", "question", "gold_titles")
 def load_dataset(path: Path) -> list[dict[str, Any]]:
     """Golden rows; raises ValueError naming the line of a malformed one."""
     rows, seen = [], set()
-    with Path(path).open(encoding="utf-8") as fh:
-        for no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{no}: not valid JSON ({e.msg})") from None
-            missing = [f for f in REQUIRED_FIELDS if f not in row]
-            if missing:
-                raise ValueError(f"{path}:{no}: missing field(s) {missing}")
-            if row["type"] in ("followup", "switch") and not row.get("followup"):
-                raise ValueError(f"{path}:{no}: a followup row needs a 'followup' question")
-            if row["id"] in seen:
-                raise ValueError(f"{path}:{no}: duplicate id {row['id']!r}")
-            seen.add(row["id"])
-            rows.append(row)
+    for no, row, error in read_jsonl(path):
+        if error:
+            raise ValueError(error)
+        missing = [f for f in REQUIRED_FIELDS if f not in row]
+        if missing:
+            raise ValueError(f"{path}:{no}: missing field(s) {missing}")
+        if row["type"] in ("followup", "switch") and not row.get("followup"):
+            raise ValueError(f"{path}:{no}: a followup row needs a 'followup' question")
+        if row["id"] in seen:
+            raise ValueError(f"{path}:{no}: duplicate id {row['id']!r}")
+        seen.add(row["id"])
+        rows.append(row)
     return rows
 
 
