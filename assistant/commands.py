@@ -25,7 +25,11 @@ from assistant.console import (
 )
 from assistant.corpus import scrub_surrogates
 from assistant.errors import AssistantError
+from assistant.settings import AnswerMode, Fusion, choices
 from assistant.types import Answer
+
+MODES = {m.value for m in AnswerMode}
+FUSIONS = {f.value for f in Fusion}
 
 Mode = Annotated[str | None, typer.Option(
     "--mode", help="llm (needs OPENAI_BASE_URL or OPENAI_API_KEY) or extractive "
@@ -33,7 +37,7 @@ Mode = Annotated[str | None, typer.Option(
 
 
 def _check_mode(mode: str | None) -> None:
-    if mode not in (None, "llm", "extractive", "auto"):
+    if mode is not None and mode not in MODES:
         fail(f"--mode must be llm or extractive, not {mode!r}.", 2)
 
 
@@ -95,8 +99,8 @@ def search(
 
     if (query is None) == (batch is None):
         fail("give either a QUERY or --batch FILE.jsonl (see assistant search --help).", 2)
-    if fusion not in (None, "convex", "rrf", "dense", "bm25"):
-        fail(f"--fusion must be convex, rrf, dense or bm25, not {fusion!r}.", 2)
+    if fusion is not None and fusion not in FUSIONS:
+        fail(f"--fusion must be {choices(Fusion)}, not {fusion!r}.", 2)
     if query is not None:
         query = scrub_surrogates(query)  # undecodable argv bytes arrive as lone surrogates
     services = Services(load_settings(data_dir))

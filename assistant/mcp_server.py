@@ -14,6 +14,7 @@ from typing import Any
 
 from assistant import links
 from assistant.errors import AssistantError
+from assistant.settings import AnswerMode
 
 INSTRUCTIONS = (
     "A corpus of paper abstracts. search_papers finds papers for a query; ask answers a "
@@ -54,7 +55,7 @@ def build_server(services: Any):
         "label", "evidence", "better", "note"}] (each sentence checked against the papers it
         cites), "error"}.
         """
-        if mode not in (None, "", "auto", "llm", "extractive"):
+        if mode not in (None, "", *(m.value for m in AnswerMode)):
             raise ToolError(f"mode must be llm or extractive, not {mode!r}")
         try:
             answer = services.answerer.answer(question, mode=mode or None)

@@ -52,7 +52,7 @@ from assistant.onnx_runtime import (  # noqa: F401  (re-exported: the old import
     resolve_model,
     unit,
 )
-from assistant.settings import Settings
+from assistant.settings import Precision, Settings
 
 __all__ = ["OnnxEmbedder", "ensure_export", "main", "plan_batches", "resolve_model", "FILES"]
 
@@ -79,7 +79,7 @@ class OnnxEmbedder:
         # int8 activations are quantized with one scale per run: batched, a text's vector
         # would depend on its batchmates. One text per run keeps int8 vectors a function of
         # the text alone (and a little closer to fp32); without padding, it costs nothing.
-        self._max_batch = 1 if self.precision == "int8" else min(MAX_BATCH,
+        self._max_batch = 1 if self.precision == Precision.INT8 else min(MAX_BATCH,
                                                                   settings.embed_batch_size)
         self._lock = threading.Lock()
         self._session: Any = None  # onnxruntime.InferenceSession, opened by load()

@@ -38,7 +38,7 @@ from assistant.onnx_runtime import (
     resolve_model,
     unit,
 )
-from assistant.settings import Settings
+from assistant.settings import Precision, Settings
 
 EXPORT_LOCK_TIMEOUT_S = 900.0
 MIN_FP32_COSINE = 0.9999  # an fp32 export that disagrees more with PyTorch is a broken export
@@ -220,14 +220,14 @@ def ensure_export(spec: ModelSpec, precision: str, cache: Path | None = None) ->
                 return target
             meta_path = folder / META
             meta = _read_json(meta_path) if meta_path.is_file() else {}
-            fp32 = folder / FILES["fp32"]
+            fp32 = folder / FILES[Precision.FP32]
             started = time.time()
             if not fp32.is_file():
                 meta.update(_export_fp32(spec, fp32))
                 meta.update(model=str(spec.root), fingerprint=folder.name,
                             export_version=EXPORT_VERSION, opset=OPSET,
                             fp32_export_s=round(time.time() - started, 1))
-            if precision == "int8":
+            if precision == Precision.INT8:
                 _quantize_int8(fp32, target)
                 tok = load_tokenizer(spec)
                 sessions = _session(target), _session(fp32)

@@ -19,12 +19,12 @@ import numpy as np
 
 from assistant.embed_model import bundled_model_path
 from assistant.errors import AssistantError
-from assistant.settings import BUNDLED_MODEL, Settings
+from assistant.settings import BUNDLED_MODEL, Precision, Settings
 
 EXPORT_VERSION = 1  # part of the cache key: bump when the export recipe changes
-PRECISIONS = ("int8", "fp32")
-DEFAULT_PRECISION = "int8"
-FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
+PRECISIONS = tuple(p.value for p in Precision)
+DEFAULT_PRECISION = Precision.INT8.value
+FILES = {Precision.FP32.value: "model.onnx", Precision.INT8.value: "model.int8.onnx"}
 META = "export.json"
 OPSET = 17
 

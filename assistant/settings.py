@@ -7,6 +7,7 @@ except the LLM endpoint, which follows the openai client's own ``OPENAI_API_KEY`
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
@@ -14,6 +15,36 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
+
+
+class Fusion(StrEnum):
+    """How the dense and BM25 rankings are combined (settings.fusion, search --fusion)."""
+
+    CONVEX = "convex"
+    RRF = "rrf"
+    DENSE = "dense"
+    BM25 = "bm25"
+
+
+class AnswerMode(StrEnum):
+    """How answers are written (settings.answer_mode, --mode)."""
+
+    AUTO = "auto"
+    LLM = "llm"
+    EXTRACTIVE = "extractive"
+
+
+class Precision(StrEnum):
+    """Weights of the ONNX embedding model (settings.onnx_precision)."""
+
+    INT8 = "int8"
+    FP32 = "fp32"
+
+
+def choices(enum: type[StrEnum]) -> str:
+    """'a, b or c': the values of an enum, for messages."""
+    values = [e.value for e in enum]
+    return ", ".join(values[:-1]) + " or " + values[-1]
 
 
 class Settings(BaseSettings):
@@ -46,8 +77,8 @@ class Settings(BaseSettings):
         None, description="Base URL of the embeddings endpoint (embed_backend=openai)."
     )
     embed_batch_size: int = Field(64, ge=1, le=4096, description="Texts per embedding call.")
-    onnx_precision: Literal["int8", "fp32"] = Field(
-        "fp32",
+    onnx_precision: Precision = Field(
+        Precision.FP32,
         description="embed_backend=onnx: fp32 (the PyTorch vectors, the same on every x86-64 "
         "CPU) or int8 (~2x faster ingest, but its vectors differ between AVX2 and AVX-512/VNNI "
         "CPUs; see docs/benchmarks.md).",
@@ -77,8 +108,8 @@ class Settings(BaseSettings):
     candidates: int = Field(
         60, ge=5, description="Chunks fetched from each retriever before fusion."
     )
-    fusion: Literal["convex", "rrf", "dense", "bm25"] = Field(
-        "convex",
+    fusion: Fusion = Field(
+        Fusion.CONVEX,
         description="convex: weighted mix of normalised dense and BM25 scores; rrf: weighted "
         "reciprocal-rank fusion; dense or bm25 alone.",
     )
@@ -90,8 +121,8 @@ class Settings(BaseSettings):
     bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in RRF.")
 
     # --- answering -----------------------------------------------------------------------
-    answer_mode: Literal["auto", "llm", "extractive"] = Field(
-        "auto", description="auto: LLM when an endpoint is configured, else extractive."
+    answer_mode: AnswerMode = Field(
+        AnswerMode.AUTO, description="auto: LLM when an endpoint is configured, else extractive."
     )
     abstain_threshold: float | None = Field(
         None, ge=0, le=1,
@@ -144,10 +175,10 @@ class Settings(BaseSettings):
         return bool(self.llm_base_url or self.llm_api_key)
 
     def resolved_mode(self, requested: str | None = None) -> Literal["llm", "extractive"]:
-        mode = requested or self.answer_mode
-        if mode == "auto":
+        mode = AnswerMode(requested or self.answer_mode)
+        if mode == AnswerMode.AUTO:
             return "llm" if self.llm_configured else "extractive"
-        return mode  # type: ignore[return-value]
+        return "llm" if mode == AnswerMode.LLM else "extractive"
 
     def with_data_dir(self, data_dir: Path | None) -> Settings:
         return self if data_dir is None else self.model_copy(update={"data_dir": data_dir})

@@ -9,6 +9,7 @@ import typer
 
 from assistant.console import DataDir, TopK, fail, load_settings, terminal_safe
 from assistant.errors import AssistantError
+from assistant.settings import AnswerMode
 from evals import DEV_DATASETS, TEST_DATASET, external_dir
 
 
@@ -131,7 +132,7 @@ def eval_command(
         split_rows,
     )
 
-    if mode not in ("extractive", "llm"):
+    if mode not in (AnswerMode.EXTRACTIVE, AnswerMode.LLM):
         fail(f"--mode must be extractive or llm, not {mode!r}.", 2)
     if generate is not None and out is None:
         fail("--generate N needs --out FILE.jsonl (where the drafts go).", 2)
