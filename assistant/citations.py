@@ -82,13 +82,13 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SPLIT.split(text) if s and s.strip()]
 
 
+def is_statement(sentence: str) -> bool:
+    """A sentence that states something: not a heading, a list label or a fragment under four
+    words. The rule of the citation check and of the eval's uncited-sentence rate."""
+    bare = sentence.strip("*-•# ")
+    return len(bare.split()) >= 4 and not bare.endswith(":")
+
+
 def uncited_sentences(text: str) -> list[str]:
     """Sentences that state something but cite nothing (headings and list labels excluded)."""
-    out = []
-    for s in sentences(text):
-        bare = s.strip("*-•# ")
-        if len(bare.split()) < 4 or bare.endswith(":"):
-            continue
-        if not MARKER.search(s):
-            out.append(s)
-    return out
+    return [s for s in sentences(text) if is_statement(s) and not MARKER.search(s)]

@@ -18,7 +18,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from assistant.citations import markers, sentences
+from assistant.citations import is_statement, markers, sentences
 
 RETRIEVAL_KS = (1, 5, 10)
 NDCG_K = 10
@@ -152,15 +152,10 @@ def gold_recall(cited: Iterable[str], gold: Iterable[str]) -> float | None:
 def statement_count(text: str) -> int:
     """Sentences that state something: the denominator of the uncited-sentence rate.
 
-    Same rule as assistant.citations.uncited_sentences: headings, list labels and fragments
-    under four words are not statements.
+    assistant.citations.is_statement, the citation check's own rule: headings, list labels
+    and fragments under four words are not statements.
     """
-    count = 0
-    for s in sentences(text):
-        bare = s.strip("*-•# ")
-        if len(bare.split()) >= 4 and not bare.endswith(":"):
-            count += 1
-    return count
+    return sum(1 for s in sentences(text) if is_statement(s))
 
 
 def uncited_rate(flagged: Sequence[str], text: str) -> float | None:
