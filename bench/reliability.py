@@ -119,7 +119,7 @@ def lock_figures(root: Path, embedder) -> dict:
 
 def fuzz_figures(root: Path, embedder, examples: int) -> dict:
     os.environ["FUZZ_EXAMPLES"] = str(examples)  # read when the module is imported
-    import tests.test_fuzz as fuzz
+    import tests.support.fuzz as fuzz
 
     failed: dict[str, str] = {}
     t0 = time.perf_counter()
