@@ -7,7 +7,7 @@ actually embedded: `assistant stats` or a UI page load must not pay ~8 s for the
 from __future__ import annotations
 
 import os
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -42,7 +42,7 @@ class SentenceTransformerEmbedder:
             else settings.embed_model
         )
         self._batch = settings.embed_batch_size
-        self._model = None
+        self._model: Any = None  # a SentenceTransformer, loaded on first use
 
     def _load(self):
         if self._model is None:

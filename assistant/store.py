@@ -92,8 +92,8 @@ class Index:
         self.manifest = manifest
         self.dir = gen_dir(settings.data_dir, manifest.generation)
         self.catalog = Catalog(self.dir / "catalog.sqlite")
-        self._collection = None
-        self._store = None
+        self._collection: Any = None  # the Chroma collection, opened on first use
+        self._store: Any = None  # llama-index's ChromaVectorStore over it
         self._keyword: KeywordIndex | None = None
         self._follow = follow
         self._stamp = stamp
