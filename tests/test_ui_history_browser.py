@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import sqlite3
 import time
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -95,6 +96,21 @@ def open_sidebar(page) -> None:
 
 def history_titles(page) -> list[str]:
     return [t.strip() for t in page.locator("#pa-history label").all_inner_texts()]
+
+
+def saved_at(store: History, conversation_id: str, position: int) -> float | None:
+    """When turn `position` was last saved (None: not saved)."""
+    with sqlite3.connect(store.path) as db:
+        row = db.execute("SELECT created FROM turns WHERE conversation_id = ? AND "
+                         "position = ?", (conversation_id, position)).fetchone()
+    return row[0] if row else None
+
+
+def wait_until(page, condition, timeout_s: float = TIMEOUT_MS / 1000) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        page.wait_for_timeout(200)
 
 
 def test_conversation_survives_a_restart_reopens_renames_and_deletes(browser, data):
@@ -221,12 +237,13 @@ def test_feedback_chips_retry_edit_and_stop(page, data):
         compared = store.answers(LOCAL_USER, conv.id)[1]
         assert not compared.abstained and len(compared.citations) >= 2
 
-        # Retry the last turn: answered again, still two turns.
+        # Retry the last turn: answered again (saved anew), still two turns.
+        before = saved_at(store, conv.id, 1)
         page.locator("#pa-chat button[aria-label='Retry']").last.click()
+        wait_until(page, lambda: saved_at(store, conv.id, 1) != before)
         expect(page.locator("#pa-chat .facts")).to_have_count(2, timeout=TIMEOUT_MS)
-        page.wait_for_function("() => !document.querySelector('#pa-chat .pending, "
-                               "#pa-chat .generating')", timeout=TIMEOUT_MS)
         assert len(store.answers(LOCAL_USER, conv.id)) == 2
+        page.wait_for_timeout(500)  # the page takes the final update (the .bib follows)
 
         # Edit the last question and resend it: the second turn is replaced.
         edited = "Which optimizer cuts the memory of Adam's second moments?"
@@ -236,10 +253,10 @@ def test_feedback_chips_retry_edit_and_stop(page, data):
         editor = page.locator("#pa-chat textarea").last
         editor.fill(edited)
         page.locator("#pa-chat button[aria-label='Submit']").last.click()
+        wait_until(page, lambda: [a.question for a in store.answers(LOCAL_USER, conv.id)]
+                   == [QUESTION, edited])
         expect(page.locator("#pa-chat")).to_contain_text(edited, timeout=TIMEOUT_MS)
         expect(page.locator("#pa-chat .facts")).to_have_count(2, timeout=TIMEOUT_MS)
-        page.wait_for_timeout(300)
-        assert [a.question for a in store.answers(LOCAL_USER, conv.id)] == [QUESTION, edited]
 
         store.delete(LOCAL_USER, conv.id)
 

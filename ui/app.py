@@ -108,9 +108,10 @@ def build_app(settings: Settings, services: Any, history: History | None = None)
         # The .bib follows each answer (and an emptied chat) as a step of its own.
         for event in asked:
             event.then(ui.export_bib, [page.answers], [page.export_bib], queue=False, **quiet)
-        page.stop.click(ui.stopped, [page.answers],
-                        [page.chatbot, page.sources, *page.chips, page.note], cancels=asked,
-                        queue=False, **quiet)
+        # Cancel first, then redraw: no late update of the cancelled answer lands after it.
+        page.stop.click(None, None, None, cancels=asked, queue=False, **quiet).then(
+            ui.stopped, [page.answers], [page.chatbot, page.sources, *page.chips, page.note],
+            queue=False, **quiet)
         page.new_chat.click(ui.new_chat, None, turn_out, api_name="new_chat", cancels=asked,
                             queue=False).then(ui.export_bib, [page.answers], [page.export_bib],
                                               api_visibility="private", queue=False)
