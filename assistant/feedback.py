@@ -89,7 +89,7 @@ def export(
     One line per 👎: question, gold_titles (empty: to review), the reason given and what the
     answer cited. Review each line, then add it to evals/datasets/.
     """
-    from assistant.cli import fail, load_settings
+    from assistant.console import fail, load_settings
 
     settings = load_settings(data_dir)
     path = Path(settings.data_dir) / FILENAME

@@ -53,7 +53,7 @@ def ensure_index(settings: Settings, services: Any,
     Prints what it does; `progress_cb(done, total)` is called per embedded batch (without
     one, a progress bar is printed). Returns True when it ingested.
     """
-    from assistant.cli import terminal_safe
+    from assistant.console import terminal_safe
     from assistant.index import Index, ingest
 
     try:
