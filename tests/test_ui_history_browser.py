@@ -122,6 +122,8 @@ def test_conversation_survives_a_restart_reopens_renames_and_deletes(browser, da
         ask(page, QUESTION, 0)
         cited_before = page.locator("#pa-sources .src-card.is-cited .src-title").all_inner_texts()
         assert cited_before
+        page.locator("#pa-chat button[aria-label='Like']").last.click()
+        expect(page.locator("#pa-note")).to_contain_text("👍")
         open_sidebar(page)
         expect(page.locator("#pa-history label")).to_have_count(1)
         assert history_titles(page) == [QUESTION]  # titled by its first question
@@ -129,7 +131,7 @@ def test_conversation_survives_a_restart_reopens_renames_and_deletes(browser, da
     assert store_path.exists()
 
     # A restarted app (new process state, same data dir): the chat is listed and reopens with
-    # its answer, its feedback-able messages and its sources.
+    # its answer and its sources.
     with serve(settings, services) as url:
         page = browser.new_page(viewport={"width": 1440, "height": 900})
         page.goto(url)
@@ -142,6 +144,8 @@ def test_conversation_survives_a_restart_reopens_renames_and_deletes(browser, da
         expect(page.locator("#pa-sources .src-for")).to_contain_text(QUESTION)
         assert page.locator("#pa-sources .src-card.is-cited .src-title").all_inner_texts() \
             == cited_before
+        # ... and with its feedback: the 👍 given before the restart is shown.
+        expect(page.locator("#pa-chat button[aria-label='Liked']")).to_have_count(1)
         page.screenshot(path=str(ARTIFACTS / "ui-history-reopened.png"))
 
         # A follow-up in the reopened chat continues the same saved conversation.
