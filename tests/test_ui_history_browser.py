@@ -313,16 +313,20 @@ def _overlap(a: dict, b: dict) -> bool:
 def test_narrow_layout_header_settings_and_scroll_arrow(browser, data):
     settings, services = data
     with serve(settings, services) as url:
-        page = browser.new_page(viewport={"width": 420, "height": 860})
+        page = browser.new_page(viewport={"width": 1440, "height": 860})
         page.goto(url)
-        tagline = page.locator(".pa-tag").bounding_box()
-        name = page.locator(".pa-name").bounding_box()
-        for button in ("#pa-new", "#pa-export", "#pa-export-bib"):
-            box = page.locator(button).bounding_box()
-            assert box and box["width"] > 0, button
-            assert not _overlap(box, tagline), (button, box, tagline)
-            assert not _overlap(box, name), (button, box, name)
-            assert box["x"] + box["width"] <= 420, (button, box)
+        # Wide and narrow: the header buttons sit on the page, clear of the name and tagline.
+        for width in (1440, 420):
+            page.set_viewport_size({"width": width, "height": 860})
+            page.wait_for_timeout(300)
+            tagline = page.locator(".pa-tag").bounding_box()
+            name = page.locator(".pa-name").bounding_box()
+            for button in ("#pa-new", "#pa-export", "#pa-export-bib"):
+                box = page.locator(button).bounding_box()
+                assert box and box["width"] > 0, button
+                assert not _overlap(box, tagline), (width, button, box, tagline)
+                assert not _overlap(box, name), (width, button, box, name)
+                assert box["x"] + box["width"] <= width, (width, button, box)
         # One thing on the page is called "Settings" (Gradio's footer); ours is
         # "Answer options".
         expect(page.get_by_text("Settings", exact=True)).to_have_count(1)
