@@ -218,7 +218,7 @@ class LoadResult:
 
 def classify(turn: Turn, result: Any) -> None:
     """Set turn.outcome from the final /ask output (chat, sources, _, export, answer)."""
-    chat, _sources, _, _, answer = result
+    chat, _sources, _, _, answer = result[:5]  # then the sidebar, chips and note
     reply = text(chat[-1]) if chat else ""
     turn.error = answer.get("error")
     if "Traceback" in reply or "Something went wrong" in reply:
