@@ -48,7 +48,9 @@ def data(seed_settings, embedder, tmp_path_factory):
     from assistant.services import Services
 
     data_dir = tmp_path_factory.mktemp("history-ui") / "data"
-    shutil.copytree(seed_settings.data_dir, data_dir)
+    # Without any history.sqlite3 other UI tests served from the seed dir left there.
+    shutil.copytree(seed_settings.data_dir, data_dir,
+                    ignore=shutil.ignore_patterns("history.sqlite3*"))
     settings = seed_settings.model_copy(update={"data_dir": data_dir,
                                                 "answer_mode": "extractive"})
     services = Services(settings)
@@ -335,16 +337,21 @@ def test_narrow_layout_header_settings_and_scroll_arrow(browser, data):
 
         # A long answer, scrolled up: the "scroll to the latest" arrow covers no message.
         ask(page, QUESTION, 0)
-        scrolled = page.evaluate("""() => {
-            const els = [...document.querySelectorAll('#pa-chat *')].filter(
-                el => el.scrollHeight > el.clientHeight + 50 &&
-                      /(auto|scroll)/.test(getComputedStyle(el).overflowY));
-            els.forEach(el => { el.scrollTop = 0; el.dispatchEvent(new Event('scroll')); });
-            return els.length; }""")
-        assert scrolled, "the chat should scroll: a long answer at 420 px"
-        page.locator("#pa-chat").hover()
-        page.mouse.wheel(0, -400)
+        # Scrolled up (again, should the page still scroll the chat down after the answer).
         arrow = page.locator("#pa-chat .scroll-down-button-container button")
+        for _ in range(10):
+            scrolled = page.evaluate("""() => {
+                const els = [...document.querySelectorAll('#pa-chat *')].filter(
+                    el => el.scrollHeight > el.clientHeight + 50 &&
+                          /(auto|scroll)/.test(getComputedStyle(el).overflowY));
+                els.forEach(el => { el.scrollTop = 0; el.dispatchEvent(new Event('scroll')); });
+                return els.length; }""")
+            assert scrolled, "the chat should scroll: a long answer at 420 px"
+            page.locator("#pa-chat").hover()
+            page.mouse.wheel(0, -400)
+            page.wait_for_timeout(400)
+            if arrow.is_visible():
+                break
         expect(arrow).to_be_visible()
         # The arrow and every message's text box, measured at the same moment.
         boxes = page.evaluate("""() => {
