@@ -80,7 +80,7 @@ class Answerer:
         history = history or []
         use = self.settings.resolved_mode(mode)
         timings: dict[str, float] = {}
-        base = dict(question=question[:200], mode=use, timings_ms=timings,
+        base: dict[str, Any] = dict(question=question[:200], mode=use, timings_ms=timings,
                     model=self.settings.llm_model if use == "llm" else None)
         limit = self.settings.max_question_chars
         if len(question) > limit:
@@ -115,9 +115,12 @@ class Answerer:
         hidden = frozenset(exclude) | frozenset(resolved.beyond)
         retrieval = self.retriever.retrieve(resolved.query, k=max(k, RANK_DEPTH), exclude=hidden)
         ranked_hits = self._pin(resolved, retrieval.hits)
-        hits = ranked_hits[: max(k, len(resolved.focus), extractive.depth(
-            question, ranked_hits, {m.paper_id for m in retrieval.title_matches})
-            if use == "extractive" and not resolved.focus else 0)]
+        named = {m.paper_id for m in retrieval.title_matches}
+        # Decided once, on the full ranking: a survey numbers more papers as sources.
+        survey = use == "extractive" and not resolved.focus and extractive.wants_survey(
+            question, ranked_hits, self.retriever.embedder, named)
+        hits = ranked_hits[: max(k, len(resolved.focus),
+                                 min(extractive.SURVEY_MAX, len(ranked_hits)) if survey else 0)]
         timings["retrieve_ms"] = _ms(t)
         numbered = list(enumerate(hits, start=1))
         sources = [Source(n=n, paper_id=h.paper_id, title=h.title, score=h.score,
@@ -142,8 +145,8 @@ class Answerer:
                 return
 
         if use == "extractive":
-            named = {m.paper_id for m in retrieval.title_matches}
-            yield from self._extractive(question, resolved, numbered, sources, base, t0, named)
+            yield from self._extractive(question, resolved, numbered, sources, base, t0, named,
+                                        survey)
         else:
             # The answer prompt carries no conversation: a follow-up ("what did it report?")
             # is asked in its standalone form, or the model cannot tell what "it" is.
@@ -186,10 +189,10 @@ class Answerer:
         return replace(resolved, query=query or resolved.query)
 
     def _extractive(self, question, resolved, numbered, sources, base, t0,
-                    named: set[str] = frozenset()) -> Iterator[Event]:
+                    named: set[str], survey: bool) -> Iterator[Event]:
         t = time.perf_counter()
         plan = extractive.plan(question, numbered, self.retriever.embedder, self.settings,
-                               focus=set(resolved.focus), named=named)
+                               focus=set(resolved.focus), named=named, survey=survey)
         # A quoted sentence's own "[2]" is not a citation of source 2 (citations.defang).
         text = extractive.compose(extractive.defanged(plan, citations.defang))
         picks = plan.picks

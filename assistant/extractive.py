@@ -30,8 +30,13 @@ from typing import Literal
 
 import numpy as np
 
+from assistant import intent
 from assistant.citations import sentences
 from assistant.embeddings import Embedder
+from assistant.intent import ASKS_FIGURE as _ASKS_FIGURE
+from assistant.intent import ASKS_PLURAL as _ASKS_PLURAL
+from assistant.intent import PLURAL as _PLURAL
+from assistant.intent import SINGULAR as _SINGULAR
 from assistant.settings import Settings
 from assistant.types import Hit
 
@@ -61,12 +66,6 @@ _STATES_CONTRIBUTION = re.compile(
     r"\b(we|this (paper|work|study)|our (method|approach|framework|model))\s+(\w+\s+)?"
     r"(propose|introduce|present|develop|design|contribute|put forward)s?\b"
     r"|\b(in this (paper|work)|we call|named|dubbed|termed)\b", re.I)
-_ASKS_FIGURE = re.compile(
-    r"\b(how (much|many|fast|large|big|long|quickly|well|often)|what (percentage|fraction|"
-    r"speed ?-?ups?|number|accuracy|throughput|perplexity|latency|score|elo|map|ap|bleu|"
-    r"utili[sz]ation|batch size|range)|by how|how \w+ (is|was|are|were) (it|the|they)|"
-    r"(achieve|reach|report|obtain|get|sustain|score|cut|reduce|raise|improve)s?\b[^?]*\?$)",
-    re.I)
 # A number that is a quantity ("34.4", "71.1%", "10x"), not a name part ("3D", "GPT-4").
 _FIGURE = re.compile(r"(?<![\w-])\d+(?:[.,]\d+)*(?:\s?(?:times|×|x\b|%)|[kKMBGT]B?\b|(?![\w-]))")
 _RESULT = re.compile(r"\b(outperform\w*|improv\w*|achiev\w*|reduc\w*|speed\s?-?ups?|faster|"
@@ -81,23 +80,6 @@ _DATA = re.compile(r"\b(data ?sets?|benchmarks?|corpus|corpora|evaluat\w*|experi
 _COMPARE = re.compile(
     r"\b(compar(e|es|ed|ing|ison|isons)|versus|vs\.?|differ(s|ed|ing)?|differences?|"
     r"contrast\w*|better than|trade-?offs? between|which is (better|faster))\b", re.I)
-_SINGULAR = re.compile(
-    r"\b(which|what|the|a|one|that|this)( (?!papers\b|works\b|studies\b)[\w-]+)? "
-    r"(paper|study|report|system|method|"
-    r"model|one)\b(?! (and|or) )|\bthe work (that|which|where)\b|\bis there (a|an|one)\b"
-    r"|\bpaper (that|which|where|about|on|with)\b|\b(remember|recall|heard of|mentioned)\b",
-    re.I)
-_ASKS_PLURAL = re.compile(
-    r"\b(which|what|any|list|name|find|show|recommend|are there|other|more|the main|"
-    r"different)( [\w-]+){0,2} (papers|works|studies|approaches|methods|techniques|systems|"
-    r"frameworks|strategies|lines of work)\b", re.I)
-_PLURAL = re.compile(
-    r"(?<!-)\b(papers|works|studies|approaches|methods|techniques|systems|frameworks|ways|lines of "
-    r"work|efforts|strategies|families|directions|solutions|options|proposals|alternatives)\b"
-    r"|\b(survey|overview|landscape|literature|state of the art|existing work|related work|"
-    r"prior work|research (on|into|exists)|what research|work on|what work|main ideas|"
-    r"anything on|stuff on|what's out there|what is out there)\b"
-    r"|(?<!\bdoes )(?<!\bdo )(?<!\bit )(?<!\bthere )\bwork\b(?![\s?.!]*$)", re.I)
 
 
 def question_form(question: str) -> Literal["comparison", "survey", "single", "neutral"]:
@@ -323,17 +305,19 @@ def relevance(features: list[dict[str, float]], model: dict | None = None) -> li
 # --- planning --------------------------------------------------------------------------
 
 
-def depth(question: str, hits: list[Hit], named: set[str] = frozenset()) -> int:
-    """How many papers to number as sources before the answer is composed: a survey's
-    evidence reaches deeper than the default top-k; other shapes need no more."""
-    if named or question_form(question) != "survey":
-        return 0
-    return min(SURVEY_MAX, len(hits))
+def wants_survey(question: str, hits: list[Hit], embedder: Embedder,
+                 named: set[str] = frozenset()) -> bool:
+    """A survey of several papers, rather than one paper or a comparison of named ones
+    (assistant/intent.py). Decided once per question, on the full ranking."""
+    return not named and question_form(question) != "comparison" \
+        and intent.wants_survey(question, hits, embedder)
 
 
 def plan(question: str, hits: list[tuple[int, Hit]], embedder: Embedder, settings: Settings,
-         focus: set[str] = frozenset(), named: set[str] = frozenset()) -> Plan:
-    """Decide the shape and choose papers and sentences. `hits`: (source number, hit)."""
+         focus: set[str] = frozenset(), named: set[str] = frozenset(),
+         survey: bool | None = None) -> Plan:
+    """Decide the shape and choose papers and sentences. `hits`: (source number, hit);
+    `survey`: the answerer's decision on the full ranking (else decided on `hits`)."""
     if not hits:
         return Plan("single", [])
     form = question_form(question)
@@ -343,7 +327,9 @@ def plan(question: str, hits: list[tuple[int, Hit]], embedder: Embedder, setting
         if len(compared) >= 2:
             scored = _score(question, compared, embedder, wants_figure=True)
             return _comparison(scored)
-    if not focus and not named and form == "survey":
+    if survey is None:
+        survey = wants_survey(question, [h for _, h in hits], embedder, named)
+    if not focus and not named and survey:
         scored = _score(question, hits[:SURVEY_MAX], embedder, wants_figure, contribution=True,
                         limit=SURVEY_SENTENCES)
         model = survey_model()

@@ -1,0 +1,185 @@
+"""Does a question ask for a survey of several papers, or for one paper? One fitted decision.
+
+The wording alone is ambiguous ("What's been tried for X?", "how do people tackle X" ask for
+a survey without saying "papers"), and a list of phrasings only ever covers the phrasings it
+was written from. So the decision combines three kinds of evidence in one logistic
+regression (weights in assistant/intent.json, fitted on dev questions by
+`python -m evals.fit_intent`):
+
+- **wording cues**: the question asks for plural things ("which papers", "approaches"), for a
+  single one ("the paper that ..."), or for a figure;
+- **the form of the sentence**, with its topic removed: the question's rare words are masked
+  (everyday English kept), embedded, and compared with the centroids of survey and
+  non-survey dev questions. "What are the main approaches to X?" and "Give me an overview of
+  X" land near each other whatever X is;
+- **the breadth of the question**: the whole question embedded and compared the same way (a
+  broad topic, "federated learning", asks for papers; a specific detail for one);
+- **the retrieval**: one dominant paper (a big gap to the second) or many comparable ones.
+
+Comparison questions are recognised before this (assistant/extractive.py) and named papers
+make a lookup; this only decides survey vs single.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections import OrderedDict
+from functools import cache
+from importlib import resources
+
+import numpy as np
+
+from assistant.embeddings import Embedder
+from assistant.types import Hit
+
+MODEL_FILE = "intent.json"
+FEATURES = ("asks_plural", "plural", "singular", "figure", "form", "breadth", "spread",
+            "dominance")
+COMMON_WORDS = 3000  # the most frequent English words are kept in a question's form
+MASK = "something"
+_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*|\d[\w.,%]*|[^\sA-Za-z\d]")
+SPREAD_OF = 10  # papers looked at for the retrieval features
+SPREAD_WITHIN = 0.05  # a paper this close to the best dense score counts as comparable
+
+# Wording cues (also used by assistant/extractive.py to lay answers out).
+ASKS_FIGURE = re.compile(
+    r"\b(how (much|many|fast|large|big|long|quickly|well|often)|what (percentage|fraction|"
+    r"speed ?-?ups?|number|accuracy|throughput|perplexity|latency|score|elo|map|ap|bleu|"
+    r"utili[sz]ation|batch size|range)|by how|how \w+ (is|was|are|were) (it|the|they)|"
+    r"(achieve|reach|report|obtain|get|sustain|score|cut|reduce|raise|improve)s?\b[^?]*\?$)",
+    re.I)
+SINGULAR = re.compile(
+    r"\b(which|what|the|a|one|that|this)( (?!papers\b|works\b|studies\b)[\w-]+)? "
+    r"(paper|study|report|system|method|"
+    r"model|one)\b(?! (and|or) )|\bthe work (that|which|where)\b|\bis there (a|an|one)\b"
+    r"|\bpaper (that|which|where|about|on|with)\b|\b(remember|recall|heard of|mentioned)\b",
+    re.I)
+ASKS_PLURAL = re.compile(
+    r"\b(which|what|any|list|name|find|show|recommend|are there|other|more|the main|"
+    r"different)( [\w-]+){0,2} (papers|works|studies|approaches|methods|techniques|systems|"
+    r"frameworks|strategies|lines of work)\b", re.I)
+PLURAL = re.compile(
+    r"(?<!-)\b(papers|works|studies|approaches|methods|techniques|systems|frameworks|ways|lines of "
+    r"work|efforts|strategies|families|directions|solutions|options|proposals|alternatives)\b"
+    r"|\b(survey|overview|landscape|literature|state of the art|existing work|related work|"
+    r"prior work|research (on|into|exists)|what research|work on|what work|main ideas|"
+    r"anything on|stuff on|what's out there|what is out there)\b"
+    r"|(?<!\bdoes )(?<!\bdo )(?<!\bit )(?<!\bthere )\bwork\b(?![\s?.!]*$)", re.I)
+
+
+@cache
+def _common_words() -> frozenset[str]:
+    path = resources.files("symspellpy") / "frequency_dictionary_en_82_765.txt"
+    counts = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        word, _, count = line.partition(" ")
+        if count.strip().isdigit():
+            counts.append((int(count), word))
+    counts.sort(reverse=True)
+    return frozenset(w for _, w in counts[:COMMON_WORDS])
+
+
+def _common(word: str, common: frozenset[str]) -> bool:
+    """An everyday word, also in the plural ("approaches") or contracted ("what's", "I'm":
+    judged by the word before the apostrophe)."""
+    word = word.split("'")[0]
+    return word in common or (word.endswith("s") and (
+        word[:-1] in common or (word.endswith("es") and word[:-2] in common)))
+
+
+def form_of(question: str) -> str:
+    """The question with its topic masked: "What are the main approaches to something
+    something?" Everyday words stay; names, jargon and numbers become MASK (runs collapse)."""
+    common = _common_words()
+    out: list[str] = []
+    for tok in _WORD.findall(question):
+        keep = not tok[0].isalnum() or _common(tok.lower(), common)
+        word = tok.lower() if keep else MASK
+        if word == MASK and out and out[-1] == MASK:
+            continue
+        out.append(word)
+    return " ".join(out)
+
+
+def cues(question: str) -> dict[str, float]:
+    """The wording cues, 0 or 1."""
+    figure = bool(ASKS_FIGURE.search(question))
+    singular = bool(SINGULAR.search(question))
+    return {"asks_plural": float(bool(ASKS_PLURAL.search(question))),
+            "plural": float(bool(PLURAL.search(question)) and not figure),
+            "singular": float(singular), "figure": float(figure)}
+
+
+def retrieval_features(hits: list[Hit]) -> dict[str, float]:
+    """How many papers compete for first place, and how far ahead the first one is."""
+    dense = [h.dense_score for h in hits[:SPREAD_OF] if h.dense_score is not None]
+    if not dense:
+        return {"spread": 0.0, "dominance": 0.0}
+    top = max(dense)
+    second = sorted(dense, reverse=True)[1] if len(dense) > 1 else top - 0.2
+    return {"spread": float(sum(d >= top - SPREAD_WITHIN for d in dense)),
+            "dominance": float(top - second)}
+
+
+_recent: OrderedDict[tuple[int, str], np.ndarray] = OrderedDict()
+_recent_lock = threading.Lock()
+RECENT = 256  # questions whose vectors are kept (coverage and layout both ask)
+
+
+def vectors(question: str, embedder: Embedder) -> np.ndarray:
+    """Unit vectors of the question's form and of the question itself (2 x dim)."""
+    key = (id(embedder), question)
+    with _recent_lock:
+        if key in _recent:
+            _recent.move_to_end(key)
+            return _recent[key]
+    vecs = np.asarray(embedder.embed([form_of(question), question]), dtype=float)
+    vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-9)
+    with _recent_lock:
+        _recent[key] = vecs
+        while len(_recent) > RECENT:
+            _recent.popitem(last=False)
+    return vecs
+
+
+def features(question: str, hits: list[Hit], vecs: np.ndarray,
+             centroids: dict[str, np.ndarray]) -> dict[str, float]:
+    """`vecs` from vectors(); `centroids`: survey/single centroids of forms and questions."""
+    form, whole = vecs
+    return {**cues(question),
+            "form": float(form @ centroids["form_survey"] - form @ centroids["form_single"]),
+            "breadth": float(whole @ centroids["question_survey"]
+                             - whole @ centroids["question_single"]),
+            **retrieval_features(hits)}
+
+
+@cache
+def model() -> dict:
+    data = json.loads((resources.files("assistant") / MODEL_FILE).read_text(encoding="utf-8"))
+    if tuple(data["features"]) != FEATURES:
+        raise ValueError(f"assistant/{MODEL_FILE}: features {data['features']} != {FEATURES}; "
+                         "refit with `python -m evals.fit_intent --data-dir D`")
+    return data
+
+
+def probability(feats: dict[str, float], fitted: dict | None = None) -> float:
+    m = fitted or model()
+    z = m["bias"] + sum(m["weights"][k] * (feats[k] - m["mean"][k]) / m["scale"][k]
+                        for k in FEATURES)
+    return float(1.0 / (1.0 + np.exp(-z)))
+
+
+@cache
+def _centroids() -> dict[str, np.ndarray]:
+    return {k: np.asarray(v, dtype=float) for k, v in model()["centroids"].items()}
+
+
+def survey_probability(question: str, hits: list[Hit], embedder: Embedder) -> float:
+    """How likely the question asks for the papers on a topic rather than for one paper."""
+    return probability(features(question, hits, vectors(question, embedder), _centroids()))
+
+
+def wants_survey(question: str, hits: list[Hit], embedder: Embedder) -> bool:
+    return survey_probability(question, hits, embedder) >= model()["threshold"]

@@ -1,0 +1,109 @@
+"""The survey-or-single decision (assistant/intent.py): its parts, its fitted file, and what it
+decides on the seed index. Example questions are written here (never the test split's)."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import numpy as np
+import pytest
+
+from assistant import extractive, intent
+from assistant.answer import RANK_DEPTH
+from assistant.types import Hit
+
+
+def test_form_masks_the_topic_and_keeps_the_wording():
+    form = intent.form_of("What are the main approaches to KV-cache compression in LLMs?")
+    assert form.startswith("what are the main approaches to something")
+    assert "kv-cache" not in form and "llms" not in form
+    # A run of masked words is one mask: the form does not count the topic's words.
+    assert "something something" not in intent.form_of("Tell me about Muon AdamW Sophia")
+    # Contractions are judged by their first word.
+    assert intent.form_of("I'm new to X").startswith("i'm new to")
+
+
+def _hit(pid: str, dense: float) -> Hit:
+    return Hit(paper_id=pid, title=pid, abstract="", snippet="", score=dense,
+               dense_score=dense)
+
+
+def test_retrieval_features_tell_one_dominant_paper_from_many_comparable():
+    dominant = intent.retrieval_features([_hit("a", 0.8), _hit("b", 0.5), _hit("c", 0.45)])
+    crowded = intent.retrieval_features([_hit(x, 0.6 - i * 0.01) for i, x in enumerate("abcde")])
+    assert dominant["dominance"] > 0.25 and dominant["spread"] == 1
+    assert crowded["spread"] == 5 and crowded["dominance"] < 0.02
+    assert intent.retrieval_features([]) == {"spread": 0.0, "dominance": 0.0}
+
+
+def test_fitted_file_is_dev_only_and_matches_the_features():
+    data = json.loads((resources.files("assistant") / "intent.json").read_text())
+    assert tuple(data["features"]) == intent.FEATURES
+    assert all(not name.startswith("test") for name in data["fitted_on"])
+    assert 0.0 < data["threshold"] < 1.0
+    # The cross-validated figures are recorded with the weights, and are not degenerate.
+    assert data["cv_survey_recall"] >= 0.8 and data["cv_single_kept"] >= 0.8
+    dims = {len(v) for v in data["centroids"].values()}
+    assert len(dims) == 1 and dims.pop() > 100
+
+
+def test_probability_moves_with_the_cues():
+    m = intent.model()
+    neutral = {k: m["mean"][k] for k in intent.FEATURES}
+    plural = dict(neutral, plural=1.0, singular=0.0)
+    singular = dict(neutral, plural=0.0, singular=1.0)
+    assert intent.probability(plural) > intent.probability(neutral) > \
+        intent.probability(singular)
+
+
+@pytest.mark.parametrize("question", [
+    "Give me an overview of federated learning in this corpus.",
+    "I'm new to preference optimization for LLMs, where should I start?",
+    "Which papers propose ways to compress the KV cache?",
+])
+def test_survey_questions_number_more_sources(seed_services, question):
+    hits = seed_services.retriever.retrieve(question, k=RANK_DEPTH).hits
+    assert extractive.wants_survey(question, hits, seed_services.embedder)
+    answer = seed_services.answerer.answer(question, mode="extractive")
+    assert not answer.abstained
+    assert len(answer.sources) > seed_services.settings.top_k
+
+
+@pytest.mark.parametrize("question", [
+    "Which paper uses a small auxiliary model to approximate a larger model's KV cache?",
+    "Is there a paper that speeds up AlphaFold-style protein structure prediction?",
+    "What accuracy does the vision transformer pruning paper report on ImageNet?",
+])
+def test_single_paper_questions_stay_lookups(seed_services, question):
+    hits = seed_services.retriever.retrieve(question, k=RANK_DEPTH).hits
+    assert not extractive.wants_survey(question, hits, seed_services.embedder)
+
+
+def test_named_papers_and_comparisons_are_never_surveys(seed_services):
+    q = "Which papers study APOLLO?"
+    r = seed_services.retriever.retrieve(q, k=RANK_DEPTH)
+    named = {m.paper_id for m in r.title_matches}
+    assert named, "APOLLO is a seed paper's name before its colon: it must match"
+    assert not extractive.wants_survey(q, r.hits, seed_services.embedder, named)
+    q = "How do VastGaussian and CityGaussianV2 compare?"
+    hits = seed_services.retriever.retrieve(q, k=RANK_DEPTH).hits
+    assert not extractive.wants_survey(q, hits, seed_services.embedder)
+
+
+def test_vectors_are_cached_per_question(seed_services):
+    calls = []
+
+    class Counting:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def embed(self, texts):
+            calls.append(list(texts))
+            return self.inner.embed(texts)
+
+    counting = Counting(seed_services.embedder)
+    first = intent.vectors("a question asked twice", counting)
+    second = intent.vectors("a question asked twice", counting)
+    assert len(calls) == 1 and np.array_equal(first, second)
+    assert np.allclose(np.linalg.norm(first, axis=1), 1.0)
