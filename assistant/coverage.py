@@ -13,7 +13,15 @@ gold paper hidden; `python -m evals.fit_abstention` refits them). The signals:
 - unknown_info   terms no paper contains, weighted by how informative they are: a name
                  (SMoA, Sophia) counts fully, an everyday English word ("gist") hardly;
 - name_match     the question names a paper (its title, or the name before its colon);
-- gap            fused-score gap between the first and second paper (one clear answer).
+- gap            fused-score gap between the first and second paper (one clear answer);
+- numbers_missing  figures the question states that none of the top papers does;
+- sentence_top   cosine of the question and the top paper's best single sentence.
+
+Tried and left out: the survey-or-single probability of assistant/intent.py as a signal. On
+dev it raised near-miss abstention (0.52 -> 0.65 at 2% false abstention) but it lowers the bar
+for every survey-shaped question, so "Any work on <a topic the corpus lacks>?" was answered
+with a survey of unrelated papers: dev has too few off-corpus questions of that shape to
+price it.
 
 Unknown terms are judged against the corpus *as searched*: when papers are hidden (a
 near-miss eval, or a follow-up asking for papers other than those on the table), terms
@@ -28,6 +36,7 @@ import math
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -122,7 +131,7 @@ def _cover(terms: list[_Term], paper_stems: set[str]) -> float:
 
 
 def features(question: str, hits, title_matches, vocab: Vocabulary,
-             hidden_texts: list[str] = (), embedder=None) -> tuple[dict[str, float], list[str]]:
+             hidden_texts: Sequence[str] = (), embedder=None) -> tuple[dict[str, float], list[str]]:
     """The signals for one question, and its unknown informative words."""
     hits = hits[:HITS_CONSIDERED]
     hidden: dict[str, int] = {}
@@ -192,7 +201,7 @@ _SENTENCE_LOCK = threading.Lock()
 
 
 def assess(question: str, hits, title_matches, vocab: Vocabulary,
-           hidden_texts: list[str] = (), model: AbstentionModel | None = None,
+           hidden_texts: Sequence[str] = (), model: AbstentionModel | None = None,
            embedder=None) -> Coverage:
     model = model or default_model()
     if not hits:
