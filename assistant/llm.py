@@ -98,6 +98,11 @@ class LLM:
     def _count_request(self, request: httpx.Request) -> None:
         self._requests.n = getattr(self._requests, "n", 0) + 1
 
+    def _attempts(self) -> int:
+        # A UI worker may resume this generator on another thread than the one that started
+        # it; that thread has counted nothing (the figure is then a lower bound).
+        return getattr(self._requests, "n", 0)
+
     def _client(self):
         if self._llm is None:
             self._llm = chat_model(
@@ -134,9 +139,9 @@ class LLM:
                     gen.text += response.delta
                     yield response.delta
         except Exception as error:  # noqa: BLE001 — every failure is mapped below
-            gen.attempts = max(1, self._requests.n)
+            gen.attempts = max(1, self._attempts())
             raise self._explain(error, gen) from None
-        gen.attempts = max(1, self._requests.n)
+        gen.attempts = max(1, self._attempts())
         gen.total_ms = (time.perf_counter() - t0) * 1000
         if not gen.text.strip():
             raise LLMError(

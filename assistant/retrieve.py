@@ -127,7 +127,7 @@ class Retriever:
         titles = {pid: p.title for pid, p in catalog.papers(list(paper_ids)).items()}
         chunk_ids = catalog.chunk_ids_of(list(paper_ids))
         owner = catalog.chunk_papers(chunk_ids)
-        return [f"{titles.get(owner.get(cid), '')}\n{text}"
+        return [f"{titles.get(owner.get(cid) or '', '')}\n{text}"
                 for cid, text in catalog.chunk_texts(chunk_ids).items()]
 
     def retrieve(self, query: str, k: int | None = None, exclude: frozenset[str] = frozenset(),

@@ -415,11 +415,11 @@ class Checker:
         label = self.model.label(support)
         notes, better = [], None
         for n in cited:
-            s = scores.get(n)
-            if s and s.missing:
-                figs = ", ".join(s.missing)
+            found = scores.get(n)
+            if found and found.missing:
+                figs = ", ".join(found.missing)
                 notes.append(f"[{n}] does not state {figs}")
-            elif s and self.model.label(s.support) != "supported":
+            elif found and self.model.label(found.support) != "supported":
                 notes.append(f"[{n}] does not clearly state this")
         if label != "supported":
             others = [p for n, p in prepared.items() if n not in scores]
