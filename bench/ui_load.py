@@ -42,8 +42,7 @@ def main() -> None:
     from assistant.index import Index, ingest
     from assistant.services import Services
     from assistant.settings import Settings
-    from tests.test_ui_e2e import serve
-    from tests.test_ui_load import (
+    from tests.support.ui_load import (
         CHATS,
         LLM_MAX_RETRIES,
         LLM_TIMEOUT_S,
@@ -55,6 +54,7 @@ def main() -> None:
         questions,
         queue_size,
         run_load,
+        serve,
     )
 
     tmp = None

@@ -27,8 +27,7 @@ import httpx
 import pytest
 
 from assistant.settings import Settings
-from tests.test_ui_e2e import client
-from tests.test_ui_hardening import PASSWORD, USER, App
+from tests.support.ui import PASSWORD, USER, App, client
 from ui import guard
 from ui.app import question_limit
 

@@ -5,21 +5,17 @@ abstention, an LLM-mode app against the scripted OpenAI-compatible server (strea
 
 from __future__ import annotations
 
-import contextlib
 import html
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from gradio_client import Client
 from pydantic import SecretStr
 
-from assistant.answer import Event
 from assistant.settings import Settings
-from assistant.types import Answer, Citation, Source
 from tests.support.openai_server import Reply, ScriptedOpenAIServer
-from ui.app import build_app, launch_options
+from tests.support.ui import StubServices, client, free_port, serve, text  # noqa: F401
+from ui.app import launch_options
 
 pytestmark = pytest.mark.slow
 
@@ -27,36 +23,6 @@ pytestmark = pytest.mark.slow
 Q_MEMORY = "Which optimizers reduce memory use when training large language models?"
 Q_FOLLOW = "What does the second paper propose?"
 Q_OFF = "What is the best recipe for sourdough bread?"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serve(settings: Settings, services, auth: str | None = None) -> Iterator[str]:
-    demo = build_app(settings, services)
-    port = free_port()
-    options = launch_options(settings, port=port, auth=auth)
-    demo.launch(prevent_thread_lock=True, quiet=True, **options)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
-
-
-def client(url: str, **kwargs) -> Client:
-    return Client(url, verbose=False, analytics_enabled=False, **kwargs)
-
-
-def text(message: dict) -> str:
-    """A chat message's text (Gradio 6 returns content as a list of parts)."""
-    content = message["content"]
-    if isinstance(content, str):
-        return content
-    return "".join(part.get("text", "") for part in content if isinstance(part, dict))
 
 
 def ask(c: Client, question: str, mode: str = "extractive", k: int = 6):
@@ -209,36 +175,6 @@ def test_connection_test_against_scripted_server(llm_app_url, llm_server):
 # --- unexpected exceptions and login (a stub answerer, no index) ----------------------------
 
 
-class StubIndex:
-    def stats(self) -> dict:
-        return {"papers": 1, "chunks": 1, "embedding_model": "stub"}
-
-
-class StubAnswerer:
-    """Answers with one cited source; a question containing 'boom' raises mid-stream."""
-
-    def stream(self, question, history=None, mode=None, k=None):
-        src = Source(n=1, paper_id="p1", title="A Stub Paper", score=0.8,
-                     abstract="Stubs stand in for real papers. They are cheap.")
-        yield Event("sources", [src])
-        if "boom" in question:
-            raise RuntimeError("stub exploded")
-        yield Event("token", "Stubs stand in for papers [1].")
-        cited = src.model_copy(update={"cited": True,
-                                       "quotes": ["Stubs stand in for real papers."]})
-        yield Event("answer", Answer(
-            question=question, answer="Stubs stand in for papers [1].", mode="extractive",
-            citations=[Citation(n=1, paper_id="p1", title=src.title)], sources=[cited],
-            timings_ms={"total_ms": 5.0}))
-
-
-class StubServices:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.answerer = StubAnswerer()
-        self.index = StubIndex()
-
-
 @pytest.fixture(scope="module")
 def stub_settings(tmp_path_factory) -> Settings:
     return Settings(_env_file=None, data_dir=tmp_path_factory.mktemp("stub"),
@@ -280,18 +216,20 @@ def test_launch_options_are_safe_by_default(stub_settings):
 # --- ensure_index (what `assistant ui` runs first) --------------------------------------------
 
 
-def test_ensure_index_ingests_once(make_settings, small_corpus, embedder, tmp_path, capsys):
+def test_ensure_index_ingests_once(make_settings, small_corpus, embedder, tmp_path):
+    from assistant.ingest import ensure_index
     from assistant.services import Services
-    from ui.app import ensure_index
 
     settings = make_settings(tmp_path / "data").model_copy(
         update={"corpus_paths": [small_corpus]})
-    services = Services(settings)
-    services.__dict__["embedder"] = embedder
     progress: list[tuple[int, int]] = []
-    assert ensure_index(settings, services, lambda done, total: progress.append((done, total)))
+    said: list[str] = []
+    assert ensure_index(settings, lambda: embedder,
+                        lambda done, total: progress.append((done, total)), log=said.append)
     assert progress and progress[-1] == (7, 7)
-    assert "ingesting" in capsys.readouterr().out
+    assert any("ingesting" in line for line in said)
+    services = Services(settings, embedder=embedder)
     assert services.index.stats()["papers"] == 7
-    assert not ensure_index(settings, services, None)  # already there: nothing to do
+    # Already there: nothing to do, and the embedder is not even built.
+    assert not ensure_index(settings, lambda: 1 / 0, None, log=said.append)
     services.index.close()

@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import re
 import uuid
@@ -30,44 +29,17 @@ import httpx
 import pytest
 
 from assistant.settings import Settings
-from tests.test_ui_e2e import StubServices, client, free_port
-from ui.app import EXAMPLES, build_app, launch_options
+from tests.support.ui import PASSWORD, USER, App, client
+from ui.app import EXAMPLES, launch_options
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-USER, PASSWORD = "alice", "s3cret-pw"
 REFUSED = {400, 403, 404}
 PASSWD_MARK = b"root:x:0:0"
 # Present in the app's config / API schema: none may reach a client that is not signed in.
 APP_MARKERS = ('"/ask"', "parameter_name", "pa-question", "Papers to retrieve",
                EXAMPLES[0], "A Stub Paper", "test_connection")
-
-
-class App:
-    """A launched app: base URL, port, the Blocks and its FastAPI app."""
-
-    def __init__(self, settings: Settings, auth: str | None = None) -> None:
-        self.demo = build_app(settings, StubServices(settings))
-        self.port = free_port()
-        self.demo.launch(prevent_thread_lock=True, quiet=True,
-                         **launch_options(settings, port=self.port, auth=auth))
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def raw(self, method: str, path: str, body: bytes | None = None,
-            headers: dict[str, str] | None = None, timeout: float = 10.0
-            ) -> tuple[int, dict[str, str], bytes]:
-        """One request with `path` sent exactly as given (http.client does not normalise)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            response = conn.getresponse()
-            return response.status, dict(response.getheaders()), response.read()
-        finally:
-            conn.close()
-
-    def close(self) -> None:
-        self.demo.close()
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
     build_app(settings, services) -> gr.Blocks     the app, queue configured, not launched
     launch_options(settings, ...)  -> dict         launch() keyword arguments (safe defaults)
     launch(settings, services, ...)                build + launch (what `assistant ui` runs)
-    ensure_index(settings, services, progress_cb)  ingest settings.corpus_paths if no index
 
 Per browser session the conversation is a gr.State holding the list of Answer objects (and
 the id of its saved copy, assistant/history.py); the chat and the sources panel are
@@ -17,7 +16,6 @@ follow-up chips and the feedback note); "/new_chat"; "/test_connection".
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,6 @@ import gradio as gr
 from pydantic import SecretStr
 from starlette.middleware import Middleware
 
-from assistant.errors import AssistantError, IndexMissing
 from assistant.history import History
 from assistant.settings import Settings
 from ui.guard import MAX_FILE_SIZE, RequestGuard
@@ -44,39 +41,6 @@ from ui.handlers import (  # noqa: F401  (re-exported: ui.app is the UI's entry 
 from ui.layout import STATIC, build_layout, static  # noqa: F401
 
 # --- index ------------------------------------------------------------------------------
-
-
-def ensure_index(settings: Settings, services: Any,
-                 progress_cb: Callable[[int, int], None] | None = None) -> bool:
-    """Build the index from settings.corpus_paths when the data dir has none (or an empty one).
-
-    Prints what it does; `progress_cb(done, total)` is called per embedded batch (without
-    one, a progress bar is printed). Returns True when it ingested.
-    """
-    from assistant.console import terminal_safe
-    from assistant.index import Index, ingest
-
-    try:
-        index = Index.open(settings)
-        try:
-            if index.stats()["papers"] > 0:
-                return False
-        finally:
-            index.close()
-    except IndexMissing:
-        pass
-    paths = ", ".join(str(p) for p in settings.corpus_paths)
-    print(f"No index in {settings.data_dir}: ingesting {paths} first "
-          "(once; later runs reuse it).", flush=True)
-    report = ingest(settings, settings.corpus_paths, services.embedder,
-                    progress=progress_cb is None, on_progress=progress_cb)
-    print(terminal_safe(report.summary()), flush=True)
-    if not report.files:
-        raise AssistantError(f"No corpus file could be read from {paths}; nothing to serve.")
-    services.reset_index()
-    return True
-
-
 
 
 # --- the app ----------------------------------------------------------------------------

@@ -86,20 +86,6 @@ def _uses_openai(settings: Settings) -> bool:
         return False
 
 
-def _public_url(url: str) -> str:
-    """An endpoint URL without credentials or query string (it is shown on the page)."""
-    from assistant.llm import display_url
-
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-    except ValueError:
-        return display_url(url)
-    return f"{parts.scheme}://{host}{parts.path}" if parts.scheme else url.split("?")[0]
-
-
 def _code(text: str) -> str:
     return f"<code>{render.escape_html(text)}</code>"
 
@@ -110,8 +96,9 @@ def endpoint_status(settings: Settings) -> str:
         return ("No LLM endpoint configured: answers are **extractive** (quoted sentences). "
                 "Set `OPENAI_BASE_URL` (and `OPENAI_API_KEY` if needed) to enable LLM answers.")
     from assistant.llm import OPENAI_URL
+    from assistant.redact import display_url
 
-    url = _public_url(settings.llm_base_url or OPENAI_URL)
+    url = display_url(settings.llm_base_url or OPENAI_URL)
     return (f"Model {_code(settings.llm_model)} at {_code(url)} · default mode "
             f"**{'LLM' if mode == 'llm' else 'extractive'}**")
 
