@@ -23,6 +23,7 @@ import json
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
@@ -306,7 +307,7 @@ def relevance(features: list[dict[str, float]], model: dict | None = None) -> li
 
 
 def wants_survey(question: str, hits: list[Hit], embedder: Embedder,
-                 named: set[str] = frozenset()) -> bool:
+                 named: AbstractSet[str] = frozenset()) -> bool:
     """A survey of several papers, rather than one paper or a comparison of named ones
     (assistant/intent.py). Decided once per question, on the full ranking."""
     return not named and question_form(question) != "comparison" \
@@ -314,7 +315,7 @@ def wants_survey(question: str, hits: list[Hit], embedder: Embedder,
 
 
 def plan(question: str, hits: list[tuple[int, Hit]], embedder: Embedder, settings: Settings,
-         focus: set[str] = frozenset(), named: set[str] = frozenset(),
+         focus: AbstractSet[str] = frozenset(), named: AbstractSet[str] = frozenset(),
          survey: bool | None = None) -> Plan:
     """Decide the shape and choose papers and sentences. `hits`: (source number, hit);
     `survey`: the answerer's decision on the full ranking (else decided on `hits`)."""
@@ -346,7 +347,8 @@ def plan(question: str, hits: list[tuple[int, Hit]], embedder: Embedder, setting
 
 
 def select(question: str, hits: list[tuple[int, Hit]], embedder: Embedder, settings: Settings,
-           focus: set[str] = frozenset(), named: set[str] = frozenset()) -> list[Pick]:
+           focus: AbstractSet[str] = frozenset(),
+           named: AbstractSet[str] = frozenset()) -> list[Pick]:
     """The papers and sentences quoted (whatever the shape)."""
     return plan(question, hits, embedder, settings, focus, named).picks
 
@@ -371,7 +373,8 @@ def _single(question, hits, embedder, settings, focus, named, wants_figure) -> P
         chosen = [(n, h) for n, h in chosen if h.paper_id in named] or chosen
     chosen = chosen[: max(1, settings.top_k)]
     scored = _score(question, chosen, embedder, wants_figure)
-    picks, taken = [], []
+    picks: list[Pick] = []
+    taken: list[np.ndarray] = []
     for s in scored:
         order = [int(i) for i in np.argsort(-s.scores)]
         best = _mmr(order, s.vectors, taken, settings.extractive_sentences)
@@ -401,7 +404,7 @@ def _mmr(order: list[int], vectors: np.ndarray, taken: list[np.ndarray], k: int)
     return out or order[:1]
 
 
-def _survey(scored: list[_Scored], avoid: set[str] = frozenset(),
+def _survey(scored: list[_Scored], avoid: AbstractSet[str] = frozenset(),
             question_vector: np.ndarray | None = None) -> Plan:
     picks: list[Pick] = []
     taken: list[np.ndarray] = []
@@ -417,14 +420,15 @@ def _survey(scored: list[_Scored], avoid: set[str] = frozenset(),
     return Plan("survey", picks, groups=groups)
 
 
-def _group(picks: list[Pick], avoid: set[str] = frozenset(),
+def _group(picks: list[Pick], avoid: AbstractSet[str] = frozenset(),
            question_vector: np.ndarray | None = None) -> list[Group]:
     """Papers grouped by what their quoted sentences say. What every sentence shares with
     the question (the topic itself) is projected out first, so the groups differ by how
     the papers go about it."""
     from sklearn.cluster import AgglomerativeClustering
 
-    x = np.stack([p.vectors[0] for p in picks]).astype(np.float64)
+    # Every pick of a survey carries its quotes' vectors (_pick).
+    x = np.stack([p.vectors[0] for p in picks if p.vectors is not None]).astype(np.float64)
     if question_vector is not None:
         q = question_vector / max(float(np.linalg.norm(question_vector)), 1e-9)
         x = x - np.outer(x @ q, q)
@@ -445,7 +449,7 @@ def _group(picks: list[Pick], avoid: set[str] = frozenset(),
     return [Group(name, g) for name, g in zip(names, members, strict=True)]
 
 
-def group_terms(groups: list[list[str]], top: int = 3, avoid: set[str] = frozenset()
+def group_terms(groups: list[list[str]], top: int = 3, avoid: AbstractSet[str] = frozenset()
                 ) -> list[list[str]]:
     """c-TF-IDF: each group's documents as one class; a term's weight is its frequency in
     the class times log(1 + average class size / its frequency over all classes). The top
@@ -502,8 +506,8 @@ experiments effective efficient effectively efficiently simple key critical chal
 challenges address addresses work works various multiple different like including""".split())
 
 
-def _compared(question: str, hits: list[tuple[int, Hit]], focus: set[str],
-              named: set[str]) -> list[tuple[int, Hit]]:
+def _compared(question: str, hits: list[tuple[int, Hit]], focus: AbstractSet[str],
+              named: AbstractSet[str]) -> list[tuple[int, Hit]]:
     """The papers a comparison is about: named ones, else a follow-up's, else for each thing
     the question names the best-ranked paper whose title (then abstract) mentions it."""
     for ids in (named, focus):

@@ -33,7 +33,7 @@ def candidate(fb: Feedback) -> dict[str, Any]:
     reason = fb.reason or "unspecified"
     when = datetime.fromtimestamp(fb.created, UTC).strftime("%Y-%m-%d %H:%M UTC")
     what = ("abstained" if a.abstained
-            else f"cited {', '.join(c['title'] for c in cited)}" if cited else "cited nothing")
+            else f"cited {', '.join(c.title for c in a.citations)}" if cited else "cited nothing")
     return {
         "id": f"fb-{fb.id:04d}",
         "type": _TYPE.get(reason, "lookup"),
