@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import time
 import uuid
@@ -113,6 +114,9 @@ class History:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Conversations are the user's questions: readable by the owner only (created so
+        # before SQLite opens it; its -wal/-shm files follow the main file's mode).
+        os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
         with self._db() as db:
             db.executescript(_SCHEMA)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import stat
 
 import pytest
 
@@ -127,3 +128,11 @@ def test_feedback_on_a_replaced_answer_stays_with_that_answer(store):
 def test_reasons_are_normalised():
     assert normalize_reason("Should have answered") == "should have answered"
     assert normalize_reason("") is None and normalize_reason("other") is None
+
+
+def test_the_store_is_readable_by_its_owner_only(tmp_path):
+    store = History.open(tmp_path)
+    conv = store.create("local", "a private question")
+    assert conv.id
+    mode = stat.S_IMODE((tmp_path / FILENAME).stat().st_mode)
+    assert mode & 0o077 == 0, oct(mode)
