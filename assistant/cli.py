@@ -12,20 +12,6 @@ from typing import Any
 import typer
 import typer.core
 
-# Re-exported for code written against the old layout (the helpers live in console.py).
-from assistant.console import (  # noqa: F401
-    Batch,
-    DataDir,
-    TopK,
-    emit,
-    fail,
-    load_settings,
-    read_batch,
-    say,
-    settings_error,
-    terminal_safe,
-)
-
 
 class _Commands(typer.core.TyperGroup):
     """`assistant --help` lists each command's first sentence whole (wrapped, not cut)."""

@@ -149,7 +149,24 @@ def add_dense_scores(hits: list[Hit], query: str, embedder: Embedder) -> list[Hi
             else h.model_copy(update={"dense_score": sims[h.paper_id]}) for h in hits]
 
 
-class ConfigRetriever:
+class _OnProductCorpus:
+    """What every configuration reads from the product's Retriever unchanged: the papers,
+    their indexed text and the corpus vocabulary (abstention statistics)."""
+
+    base: Retriever
+
+    def papers(self, ids: list[str]) -> dict:
+        return self.base.papers(ids)
+
+    def texts_of(self, paper_ids) -> list[str]:
+        return self.base.texts_of(paper_ids)
+
+    @property
+    def vocabulary(self):
+        return self.base.vocabulary
+
+
+class ConfigRetriever(_OnProductCorpus):
     """A baseline's search behind the interface the Answerer uses: the Retriever protocol
     (assistant/protocols.py: retrieve, search, papers, texts_of, vocabulary, embedder). It
     has no spelling correction and no title matching; the corpus statistics for abstention
@@ -178,18 +195,8 @@ class ConfigRetriever:
     def search(self, query: str, k: int | None = None) -> list[Hit]:
         return self.retrieve(query, k).hits
 
-    def papers(self, ids: list[str]) -> dict:
-        return self.base.papers(ids)
 
-    def texts_of(self, paper_ids) -> list[str]:
-        return self.base.texts_of(paper_ids)
-
-    @property
-    def vocabulary(self):
-        return self.base.vocabulary
-
-
-class Ours:
+class Ours(_OnProductCorpus):
     """The product's Retriever, unchanged, with the name the report uses."""
 
     def __init__(self, base: Retriever) -> None:
@@ -206,16 +213,6 @@ class Ours:
 
     def search(self, query: str, k: int | None = None) -> list[Hit]:
         return self.base.search(query, k)
-
-    def papers(self, ids: list[str]) -> dict:
-        return self.base.papers(ids)
-
-    def texts_of(self, paper_ids) -> list[str]:
-        return self.base.texts_of(paper_ids)
-
-    @property
-    def vocabulary(self):
-        return self.base.vocabulary
 
 
 def build_configs(base: Retriever, names: Sequence[str] = CONFIGS,

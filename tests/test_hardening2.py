@@ -377,7 +377,7 @@ def test_cli_strips_terminal_controls_from_corpus_text(cli, tmp_path, small_pape
 
 
 def test_terminal_safe_keeps_text_newlines_and_tabs():
-    from assistant.cli import terminal_safe
+    from assistant.console import terminal_safe
 
     assert terminal_safe("a\tb\nc\x1b[2Jd\x9be\u00e9\u2028") == "a\tb\nc[2Jde\u00e9\u2028"
     assert terminal_safe(3) == "3"

@@ -12,7 +12,7 @@ from playwright import sync_api
 from assistant.answer import Event
 from assistant.settings import Settings
 from assistant.types import Answer, Citation, Source
-from tests.support.browser import ARGS, ARTIFACTS, CHROMIUM, QUESTION, TIMEOUT_MS, serve
+from tests.support.browser import ARTIFACTS, QUESTION, TIMEOUT_MS, chromium, serve, use_extractive
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -20,11 +20,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def browser():
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture
@@ -48,9 +45,7 @@ def test_ask_stream_and_follow_citations(page, seed_settings, seed_services):
     with serve(seed_settings, seed_services) as url:
         page.goto(url)
         # Settings: extractive mode (no LLM needed); corpus stats are shown.
-        accordion = page.locator("#pa-settings").get_by_text("Answer options", exact=True)
-        accordion.click()
-        page.locator("#pa-mode label", has_text="extractive").click()
+        accordion = use_extractive(page)
         expect(page.locator("#pa-mode input[value='extractive']")).to_be_checked()
         expect(page.locator("#pa-stats")).to_contain_text("633 papers")
         accordion.click()
@@ -221,10 +216,7 @@ def test_survey_and_comparison_render(page, seed_settings, seed_services):
     expect = sync_api.expect
     with serve(seed_settings, seed_services) as url:
         page.goto(url)
-        accordion = page.locator("#pa-settings").get_by_text("Answer options", exact=True)
-        accordion.click()
-        page.locator("#pa-mode label", has_text="extractive").click()
-        accordion.click()
+        use_extractive(page).click()
         box = page.locator("#pa-question textarea")
 
         # A survey: a lead naming the groups, then per group a bold line citing its papers

@@ -25,7 +25,7 @@ from playwright import sync_api
 
 from assistant.history import LOCAL_USER, History
 from assistant.settings import Settings
-from tests.support.browser import ARGS, ARTIFACTS, CHROMIUM, QUESTION, TIMEOUT_MS, free_port
+from tests.support.browser import ARTIFACTS, QUESTION, TIMEOUT_MS, chromium, free_port
 from ui.app import build_app, launch_options
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -34,11 +34,8 @@ expect = sync_api.expect
 
 @pytest.fixture(scope="module")
 def browser():
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture(scope="module")

@@ -1,15 +1,16 @@
-"""What the browser tests share: Debian Chromium, its flags, and serving the app on a free
-loopback port."""
+"""What the browser tests share: Debian Chromium, its flags, choosing extractive mode, and
+serving the app on a free loopback port (tests/support/ui.py)."""
 
 from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-from ui.app import build_app, launch_options
+from playwright import sync_api
+
+from tests.support.ui import free_port, serve  # noqa: F401  (the browser tests' server)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # `make test` installs Debian's chromium; run bare, this fails loudly rather than skipping.
@@ -24,19 +25,21 @@ QUESTION = "Which optimizers reduce memory use when training large language mode
 TIMEOUT_MS = 90_000
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
-def serve(settings, services) -> Iterator[str]:
-    demo = build_app(settings, services)
-    port = free_port()
-    demo.launch(prevent_thread_lock=True, quiet=True, **launch_options(settings, port=port))
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
+def chromium() -> Iterator[sync_api.Browser]:
+    """Debian's Chromium under Playwright (a module fixture in each browser test)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
+
+def use_extractive(page: sync_api.Page) -> sync_api.Locator:
+    """Open "Answer options" and pick extractive mode (no LLM); returns the accordion."""
+    accordion = page.locator("#pa-settings").get_by_text("Answer options", exact=True)
+    accordion.click()
+    page.locator("#pa-mode label", has_text="extractive").click()
+    return accordion
