@@ -247,6 +247,9 @@ def ask(
     _check_mode(mode)
     if (question is None) == (batch is None):
         fail("give either a QUESTION or --batch FILE.jsonl (see assistant ask --help).", 2)
+    if question is not None and not question.strip():
+        fail("the question is empty: write it in quotes, e.g. "
+             "assistant ask \"Which optimizers save memory?\".", 2)
     if export not in (None, "bib", "md"):
         fail(f"--export must be bib or md, not {export!r}.", 2)
     if export and batch is not None:

@@ -218,3 +218,11 @@ def test_installed_command_end_to_end(seed_settings):
     out = json.loads(proc.stdout)
     assert set(out) == {"query", "results"} and len(out["results"]) == 3
     assert out["results"][0]["title"] == MARCONI
+
+
+def test_ask_an_empty_question_is_a_clear_usage_error(cli, tmp_path):
+    for blank in ("", "   "):
+        result = cli("ask", blank, "--data-dir", tmp_path / "data")
+        assert result.exit_code == 2
+        assert "the question is empty" in result.output
+        assert "Checked answer" not in result.output
