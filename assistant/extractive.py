@@ -80,13 +80,40 @@ _DATA = re.compile(r"\b(data ?sets?|benchmarks?|corpus|corpora|evaluat\w*|experi
 
 _COMPARE = re.compile(
     r"\b(compar(e|es|ed|ing|ison|isons)|versus|vs\.?|differ(s|ed|ing)?|differences?|"
-    r"contrast\w*|better than|trade-?offs? between|which is (better|faster))\b", re.I)
+    r"contrast\w*|better than|trade-?offs? between|which is (better|faster)|"
+    # Implied comparisons of two or more named things (the form also needs two mentions):
+    # "how do X and Y each ...", "what changed from X to Y", "X or Y: which one ...".
+    r"each|chang\w* (from|between)|what'?s new in|relative to|unlike|"
+    r"which (one|way|approach|method|of (them|these|the two)))\b", re.I)
 
+
+_COMPARES = re.compile(
+    r"\b(compar(e|ing|ison)|versus|vs\.?|differ(s|ed)?|differences?|contrast(s|ed|ing)?|"
+    r"better (suited|choice|fit)|(the )?two papers|pros and cons)\b", re.I)
+# A search for one paper, or a how-to: "which paper compares ...", "do you recall the title",
+# "how can you compare ...".
+_LOOKS_FOR_ONE = re.compile(
+    r"\b(which|what|is there an?|any|a) (\w+ )?(paper|work|study|one)\b(?! (and|or|vs))|"
+    r"\b(recall|remember|title)\b|\bhow (can|could|should|do|to) (you |we |i |one )?compare",
+    re.I)
+_LISTS_THREE = re.compile(r",[^,?;:]+,?\s+(and|or)\s", re.I)  # "A, B(,) and C"
 
 def question_form(question: str) -> Literal["comparison", "survey", "single", "neutral"]:
     """What the wording asks for, before looking at the papers."""
-    figure = bool(_ASKS_FIGURE.search(question))  # "what speedup does X get over Y?"
-    if _COMPARE.search(question) and not figure and len(_mentions(question)) >= 2:
+    figure = bool(_ASKS_FIGURE.search(question))
+    # "What speedup does X get over Y?" asks for a figure, not a comparison; "how do X and Y
+    # each improve ...?" asks what each does.
+    number = figure and not re.search(r"\b(each|both)\b", question, re.I)
+    if _COMPARE.search(question) and not number and len(_mentions(question)) >= 2:
+        return "comparison"
+    # Compared things described rather than named ("compare the gradient noise scale paper
+    # with ..."): a plain comparison word, and not a search for one paper or for papers that
+    # make a comparison ("which papers compare LoRA with full fine-tuning?").
+    # "Compare the papers that ..." compares a set the retrieval must find: a survey.
+    a_set = bool(_PLURAL.search(question)) and not re.search(r"\b(two|three|both)\b",
+                                                             question, re.I)
+    if _COMPARES.search(question) and not number and not _ASKS_PLURAL.search(question) \
+            and not a_set and not _LOOKS_FOR_ONE.search(question):
         return "comparison"
     if _ASKS_PLURAL.search(question):
         return "survey"
@@ -100,11 +127,13 @@ def question_form(question: str) -> Literal["comparison", "survey", "single", "n
 
 
 _TOKEN = re.compile(r"[^\s,;:?!()]+")
+_ALIAS = re.compile(r"\(([^()]{1,60})\)")  # "DroQ (Dropout Q-functions)": another name
 _JOIN = frozenset({",", "and", "or", "vs", "vs.", "versus", "with", "to", "against", "from",
                    "compare", "compares", "compared", "differ", "differs"})
 _NOT_NAMES = frozenset({"what", "how", "which", "compare", "contrast", "is", "are", "do",
                         "does", "the", "a", "an", "in", "for", "between", "i", "and", "it",
                         "they", "this", "that", "these", "those", "their", "its"})
+_PREFIX_WORDS = 2  # lowercase words that may open a name after a joiner: "or exact Gauss-Newton"
 
 
 def _name_like(token: str) -> bool:
@@ -118,31 +147,57 @@ def _name_like(token: str) -> bool:
 
 def _mentions(question: str) -> list[str]:
     """The things a comparison question names, in order: 'How do Muon and AdamW compare?'
-    -> ['Muon', 'AdamW']. The longest chain of name-like words (capitalised, CamelCase,
-    with a digit) joined by 'and', 'vs', ',', 'with', 'compared to' ..."""
-    tokens = [(m.group(0), m.start()) for m in _TOKEN.finditer(question)]
-    for m in re.finditer(r",", question):
-        tokens.append((",", m.start()))
+    -> ['Muon', 'AdamW']."""
+    return [names[0] for names in _mention_names(question)]
+
+
+def _mention_names(question: str) -> list[list[str]]:
+    """Each thing a comparison question names, with the other names the question gives it in
+    parentheses: 'CrossQ and DroQ (Dropout Q-functions)' -> [['CrossQ'], ['DroQ', 'Dropout
+    Q-functions']]. The longest chain of name-like words (capitalised, CamelCase, with a
+    digit) joined by 'and', 'vs', ',', 'with', 'compared to' ...; a joiner may be followed by
+    a word or two that open the next name ('FOSI or exact Gauss-Newton')."""
+    aliases = {m.start(): m.group(1).strip() for m in _ALIAS.finditer(question)}
+    # Blank the parentheses out (same length: positions stay) so the chain reads past them.
+    plain = _ALIAS.sub(lambda m: " " * len(m.group(0)), question)
+    tokens = [(m.group(0), m.start(), m.end()) for m in _TOKEN.finditer(plain)]
+    tokens += [(",", m.start(), m.end()) for m in re.finditer(r",", plain)]
     tokens.sort(key=lambda t: t[1])
-    best: list[str] = []
-    chain: list[str] = []
+    best: list[list] = []
+    chain: list[list] = []  # [name, end position]
     joined = True
-    for tok, _ in tokens:
+    prefix: list[str] = []
+    for tok, _, end in tokens:
+        word = tok.strip(".'\"")
         if _name_like(tok):
+            name = " ".join(prefix + [word])
             if joined or not chain:
-                chain.append(tok.strip(".'\""))
+                chain.append([name, end])
             else:
-                chain[-1] += " " + tok.strip(".'\"")
-            joined = False
+                chain[-1] = [chain[-1][0] + " " + name, end]
+            joined, prefix = False, []
         elif tok.lower() in _JOIN and chain:
-            joined = True
+            joined, prefix = True, []
+        elif joined and chain and len(prefix) < _PREFIX_WORDS \
+                and re.fullmatch(r"[a-z][a-z-]*", word) \
+                and word.lower() not in _NOT_NAMES:
+            prefix.append(word)
         else:
             if len(chain) > len(best):
                 best = chain
-            chain, joined = [], True
+            chain, joined, prefix = [], True, []
     if len(chain) > len(best):
         best = chain
-    return list(dict.fromkeys(best)) if len(best) >= 2 else []
+    if len(best) < 2:
+        return []
+    out: dict[str, list[str]] = {}
+    for name, end in best:
+        after = next((pos for pos in aliases if pos >= end and not plain[end:pos].strip()),
+                     None)
+        alias = re.sub(r"^(the|a|an)\s+", "", aliases[after], flags=re.I) \
+            if after is not None else ""
+        out.setdefault(name, [name] + ([alias] if alias else []))
+    return list(out.values())
 
 
 def content_words(text: str) -> set[str]:
@@ -323,7 +378,9 @@ def plan(question: str, hits: list[tuple[int, Hit]], embedder: Embedder, setting
         return Plan("single", [])
     form = question_form(question)
     wants_figure = bool(_ASKS_FIGURE.search(question))
-    if form == "comparison":
+    # Two papers named by title or name make a comparison whatever the wording ("is distzo2
+    # or lamb better for ..."): on dev, only comparison questions name two.
+    if form == "comparison" or len(named) >= 2:
         compared = _compared(question, hits, focus, named)
         if len(compared) >= 2:
             scored = _score(question, compared, embedder, wants_figure=True)
@@ -508,20 +565,69 @@ challenges address addresses work works various multiple different like includin
 
 def _compared(question: str, hits: list[tuple[int, Hit]], focus: AbstractSet[str],
               named: AbstractSet[str]) -> list[tuple[int, Hit]]:
-    """The papers a comparison is about: named ones, else a follow-up's, else for each thing
-    the question names the best-ranked paper whose title (then abstract) mentions it."""
-    for ids in (named, focus):
-        got = [(n, h) for n, h in hits if h.paper_id in ids]
-        if len(got) >= 2:
-            return got
-    out: list[tuple[int, Hit]] = []
-    for mention in _mentions(question):
-        pattern = re.compile(rf"(?<![\w-]){re.escape(mention)}(?![\w-])", re.I)
-        found = next(((n, h) for n, h in hits if pattern.search(h.title)), None) or next(
-            ((n, h) for n, h in hits if pattern.search(h.abstract)), None)
-        if found and found not in out:
+    """The papers a comparison is about: a follow-up's papers; else the papers the question
+    names (by title, else each name's best-ranked paper); the best-ranked of the rest stand
+    for things it describes rather than names, up to how many things it compares."""
+    got = [(n, h) for n, h in hits if h.paper_id in focus]
+    if len(got) >= 2:
+        return got
+    mentions = _mention_names(question)
+    want = max(2, len(mentions), 3 if _LISTS_THREE.search(question) else 2)
+    out = [(n, h) for n, h in hits if h.paper_id in named]
+    for names in mentions:
+        if any(_answers_to(names, h) for _, h in out):
+            continue
+        found = _paper_named(names, [x for x in hits if x not in out])
+        if found:
             out.append(found)
-    return out
+    if question_form(question) == "comparison":
+        out += [x for x in hits if x not in out][: max(0, want - len(out))]
+    return sorted(out, key=lambda x: x[0])
+
+
+def _lead(title: str) -> str:
+    return title.split(":", 1)[0] if ":" in title else title
+
+
+def _name_tests(names: list[str]):
+    """Ways a paper answers to one of `names`, most trusted first: its title says the name;
+    the name is the initials of its title's lead name ('DPO' for 'Direct Preference
+    Optimization: ...'); the lead name is the name with a typo; its abstract says it."""
+    from rapidfuzz.distance import OSA
+
+    patterns = [re.compile(rf"(?<![\w-]){re.escape(n)}(?![\w-])", re.I) for n in names]
+
+    def initials(title: str) -> str:
+        return "".join(w[0] for w in re.findall(r"[A-Za-z][\w-]*", _lead(title))
+                       if w[0].isupper())
+
+    def typo(n: str, title: str) -> bool:  # one slip in a short name, two in a long one
+        return ":" in title and len(n) >= 5 and \
+            OSA.distance(n.lower(), _lead(title).lower()) <= (1 if len(n) < 9 else 2)
+
+    return [
+        lambda h: any(p.search(h.title) for p in patterns),
+        lambda h: any(n.isupper() and 2 <= len(n) <= 6 and initials(h.title) == n
+                      for n in names),
+        lambda h: any(typo(n, h.title) for n in names),
+        lambda h: any(p.search(h.abstract) for p in patterns),
+    ]
+
+
+def _answers_to(names: list[str], hit: Hit) -> bool:
+    """The paper is this name's by title, initials or a typo (not just a mention in its
+    abstract: an abstract names the baselines it compares with)."""
+    return any(test(hit) for test in _name_tests(names)[:3])
+
+
+def _paper_named(names: list[str], hits: list[tuple[int, Hit]]) -> tuple[int, Hit] | None:
+    """The best-ranked paper one of `names` refers to, by the most trusted test that finds
+    one."""
+    for test in _name_tests(names):
+        found = next(((n, h) for n, h in hits if test(h)), None)
+        if found:
+            return found
+    return None
 
 
 def _comparison(scored: list[_Scored]) -> Plan:

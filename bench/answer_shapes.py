@@ -35,8 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import ROOT, add_data_dir_option, golden, pct, seed_index, write  # noqa: E402
 
 DATASETS = ROOT / "evals" / "datasets"
-SPLITS = {"dev": ["dev.jsonl", "dev_styles.jsonl", "dev_paraphrase.jsonl", "dev_shapes.jsonl"],
-          "test": ["test.jsonl"]}
+# dev is every dev set the evals use (evals.DEV_DATASETS) plus the shape questions.
+# test_shapes.jsonl: held-out comparison questions, written by a helper that never saw the
+# system (the test split has no comparison questions).
+SPLITS = {"dev": ["dev.jsonl", "dev_styles.jsonl", "dev_paraphrase.jsonl", "dev_more.jsonl",
+                  "dev_shapes.jsonl", "dev_compare.jsonl"],
+          "test": ["test.jsonl", "test_shapes.jsonl"]}
 QUOTE = re.compile(r"(?:— |\| )([^|\n]+?) \[(\d+)\]")
 
 

@@ -55,6 +55,87 @@ def test_comparison_questions_and_what_they_compare(question, names):
     assert extractive._mentions(question) == names
 
 
+@pytest.mark.parametrize(("question", "names"), [
+    # Implied comparisons: "each", "what changed from", "X or Y: which one".
+    ("How do GaLore and LoRA each save optimizer memory?", [["GaLore"], ["LoRA"]]),
+    ("What changed from Mamba to Mamba-2?", [["Mamba"], ["Mamba-2"]]),
+    # A name given again in parentheses is an alias of the name before it.
+    ("Adafactor or SM3 (Square-root Memory) - which one suits embeddings?",
+     [["Adafactor"], ["SM3", "Square-root Memory"]]),
+    # A lowercase word or two may open a name after the joiner.
+    ("How does SGD differ from sign-based Lion?", [["SGD"], ["sign-based Lion"]]),
+])
+def test_implied_comparisons_and_the_names_they_give(question, names):
+    assert question_form(question) == "comparison"
+    assert extractive._mention_names(question) == names
+
+
+@pytest.mark.parametrize(("question", "form"), [
+    # Compared things described, not named: still a comparison.
+    ("Compare the sparse-attention long-context paper with the state-space model paper.",
+     "comparison"),
+    ("rotary embeddings paper vs the ALiBi-style bias one: which extrapolates further?",
+     "comparison"),
+    # ... but a search for papers (or one paper) that make a comparison is not,
+    ("Which papers compare pruning with distillation for small models?", "survey"),
+    ("Which paper compares pruning with distillation?", "single"),
+    # nor is a how-to, or a figure asked against a baseline.
+    ("How can you compare two retrievers fairly?", "neutral"),
+])
+def test_described_comparisons_and_what_is_not_one(question, form):
+    assert question_form(question) == form
+
+
+def test_a_described_comparison_takes_the_best_ranked_papers_for_what_it_does_not_name():
+    hits = list(enumerate([
+        _titled("x", "Sparse Attention for Long Contexts", "We propose X."),
+        _titled("y", "State Space Models Revisited", "We propose Y."),
+        _titled("z", "Unrelated Third Paper", "We propose Z."),
+    ], start=1))
+    two = extractive._compared("Compare the sparse attention paper with the state space one.",
+                               hits, frozenset(), frozenset())
+    assert [h.paper_id for _, h in two] == ["x", "y"]
+    # Three things listed: three papers, the one it names (by an alias) included.
+    three = extractive._compared(
+        "Contrast Gamma (Unrelated Third Paper), the sparse attention paper, and the SSM one.",
+        hits, frozenset(), frozenset())
+    assert sorted(h.paper_id for _, h in three) == ["x", "y", "z"]
+
+
+def _titled(pid: str, title: str, abstract: str = "An abstract.") -> Hit:
+    return Hit(paper_id=pid, title=title, abstract=abstract, snippet=abstract, score=0.5,
+               rank=1)
+
+
+def test_a_compared_name_finds_its_paper_by_title_initials_typo_or_abstract():
+    hits = list(enumerate([
+        _titled("other", "Creative Preference Optimization", "Unlike DPO, we ..."),
+        _titled("dpo", "Direct Preference Optimization: Your Language Model is a Reward Model"),
+        _titled("nas", "ProxylessNAS: Direct Neural Architecture Search on Target Task"),
+        _titled("abs", "A Simple Method", "We call our method FooBarNet."),
+    ], start=1))
+    named = extractive._paper_named
+    assert named(["DPO"], hits)[1].paper_id == "dpo"  # initials of the lead name
+    assert named(["ProxylesNAS"], hits)[1].paper_id == "nas"  # one typo
+    assert named(["FooBarNet"], hits)[1].paper_id == "abs"  # only its abstract says it
+    assert named(["Nonexistent"], hits) is None
+
+
+def test_two_papers_named_by_title_are_compared_whatever_the_wording():
+    from assistant.settings import Settings
+    from tests.support.embedder import HashEmbedder
+
+    hits = list(enumerate([
+        _titled("a", "Alpha: One Method", "We propose Alpha. Alpha reaches 90% on X."),
+        _titled("b", "Beta: Another Method", "We propose Beta. Beta reaches 80% on X."),
+        _titled("c", "Gamma: A Third", "We propose Gamma."),
+    ], start=1))
+    p = extractive.plan("is alpha or beta the better pick here", hits, HashEmbedder(),
+                        Settings(_env_file=None), named={"a", "b"})
+    assert p.shape == "comparison"
+    assert {r.pick.hit.paper_id for r in p.rows} == {"a", "b"}
+
+
 @pytest.mark.parametrize("question", [
     # A figure asked "compared with" something is a detail question, not a comparison.
     "How much higher token hit rate does Marconi report compared with prior systems?",
