@@ -365,8 +365,12 @@ def wants_survey(question: str, hits: list[Hit], embedder: Embedder,
                  named: AbstractSet[str] = frozenset()) -> bool:
     """A survey of several papers, rather than one paper or a comparison of named ones
     (assistant/intent.py). Decided once per question, on the full ranking."""
-    return not named and question_form(question) != "comparison" \
-        and intent.wants_survey(question, hits, embedder)
+    form = question_form(question)
+    # Asked for papers in the plural ("which papers ...", "what are the main approaches"):
+    # a survey, and the relevance model decides how many papers it holds (one is a lookup).
+    # Otherwise the fitted decision weighs the wording against the retrieval.
+    return not named and form != "comparison" \
+        and (form == "survey" or intent.wants_survey(question, hits, embedder))
 
 
 def plan(question: str, hits: list[tuple[int, Hit]], embedder: Embedder, settings: Settings,

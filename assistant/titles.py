@@ -44,7 +44,7 @@ class TitleIndex:
         # An acronym counts only when the paper itself defines it ("... (DPO)"): initials
         # alone collide with everyday acronyms (GPU, LLM).
         self._abstract_of = abstract_of
-        english = english_counts()
+        english = self._english = english_counts()
         self._titles = [(pid, norm(t), t) for pid, t in titles.items() if norm(t)]
         self._names: list[tuple[str, str, str, bool]] = []
         self._acronyms: list[tuple[str, str, str]] = []
@@ -97,15 +97,28 @@ class TitleIndex:
                 if re.search(rf"{re.escape(name)}-\w|\w-{re.escape(name)}", question, re.I):
                     continue
                 add(pid, NAME, name)
-            elif len(key) >= 8 and not everyday and fuzz.partial_ratio(key, nq) >= 92 \
-                    and len(key) <= len(nq):
-                add(pid, FUZZY, name)
+            elif len(key) >= 8 and not everyday and len(key) <= len(nq):
+                # A misspelt name, but not a correctly spelt everyday word one letter away
+                # from it ("continuous control" does not name "EControl").
+                got = fuzz.partial_ratio_alignment(key, nq)
+                if got is not None and got.score >= 92 and not self._everyday_span(
+                        nq, got.dest_start, got.dest_end):
+                    add(pid, FUZZY, name)
         if not found and self._acronyms:
             upper = set(re.findall(r"\b[A-Z]{2,6}\b", question))
             for pid, acronym, name in self._acronyms:
                 if acronym in upper and self._defines(pid, acronym):
                     add(pid, FUZZY, name)
         return sorted(found.values(), key=lambda m: (-m.strength, -len(m.matched)))
+
+    def _everyday_span(self, nq: str, start: int, end: int) -> bool:
+        """The aligned part of the question, widened to whole words, is one everyday word."""
+        while start > 0 and nq[start - 1] != " ":
+            start -= 1
+        while end < len(nq) and nq[end] != " ":
+            end += 1
+        words = nq[start:end].split()
+        return len(words) == 1 and self._english.get(words[0], 0) >= _EVERYDAY_COUNT
 
     def _defines(self, pid: str, acronym: str) -> bool:
         if self._abstract_of is None:

@@ -106,6 +106,14 @@ def test_title_index_needs_the_casing_of_an_everyday_name():
     assert [m.paper_id for m in index.match("smoa results?")] == ["p2"]
 
 
+def test_a_misspelt_name_matches_but_an_everyday_word_near_it_does_not():
+    index = TitleIndex({"p1": "Gradientclipper: Adaptive Clipping for Training"})
+    assert [m.paper_id for m in index.match("what does Gradientcliper propose?")] == ["p1"]
+    # "control" is a correctly spelt everyday word one edit from the name: no match.
+    index = TitleIndex({"p1": "Xcontrol: Adaptive Clipping for Training"})
+    assert [m.paper_id for m in index.match("sample efficiency in continuous control")] == []
+
+
 @pytest.mark.parametrize("question", [
     "What results does SMoA report?",
     "Tell me about CreditDecoding.",
