@@ -89,7 +89,8 @@ _COMPARE = re.compile(
 
 _COMPARES = re.compile(
     r"\b(compar(e|ing|ison)|versus|vs\.?|differ(s|ed)?|differences?|contrast(s|ed|ing)?|"
-    r"better (suited|choice|fit)|(the )?two papers|pros and cons)\b", re.I)
+    r"better (suited|choice|fit)|(the )?two papers|pros and cons|relates? to|adds? on top of|"
+    r"(the )?same idea|more promising|(fewer|less|more|better|worse)\b[^?]*\bor)\b", re.I)
 # A search for one paper, or a how-to: "which paper compares ...", "do you recall the title",
 # "how can you compare ...".
 _LOOKS_FOR_ONE = re.compile(

@@ -5,8 +5,9 @@ Prints and writes bench/results/answer_shapes.json:
 - synthesis ("theme") questions, dev and test: share of gold papers cited (micro: over all
   gold papers; macro: mean per question), share among the sources shown, questions citing
   at least one gold paper, papers cited per answer, and which shape answered;
-- comparison questions (evals/datasets/dev_shapes.jsonl): answered as a table, and every
-  compared paper named (cited) in it;
+- comparison questions, dev (dev_shapes.jsonl, dev_more.jsonl, dev_compare.jsonl) and
+  held-out test (test_shapes.jsonl, written by a helper that never saw the system):
+  answered as a table, and every compared paper named (cited) in it;
 - detail questions, dev and test: the first quoted sentence states a figure, and holds an
   expected keyword when any quote does;
 - redundancy: answers holding two quoted sentences with cosine > 0.9 (every answer above);
@@ -232,11 +233,12 @@ def main() -> None:
         result["detail"][split] = details(answerer, embedder,
                                           [r for r in rows if r["type"] == "detail"], split)
         print(f"[{split}] detail: {result['detail'][split]}")
+        result.setdefault("comparison", {})[split] = comparisons(
+            answerer, embedder, [r for r in rows if r["type"] == "comparison"])
+        print(f"[{split}] comparison: " + ", ".join(
+            f"{k} {v}" for k, v in result["comparison"][split].items()
+            if k != "per_question"))
         if split == "dev":
-            result["comparison"] = comparisons(
-                answerer, embedder, [r for r in rows if r["type"] == "comparison"])
-            print("[dev] comparison: " + ", ".join(
-                f"{k} {v}" for k, v in result["comparison"].items() if k != "per_question"))
             surveys = [r for r in rows if r["type"] == "theme"]
             result["latency"] = latency(answerer, surveys)
             print(f"[dev] latency of survey answers: {result['latency']}")
