@@ -40,7 +40,7 @@ DATASETS = ROOT / "evals" / "datasets"
 # test_shapes.jsonl: held-out comparison questions, written by a helper that never saw the
 # system (the test split has no comparison questions).
 SPLITS = {"dev": ["dev.jsonl", "dev_styles.jsonl", "dev_paraphrase.jsonl", "dev_more.jsonl",
-                  "dev_shapes.jsonl", "dev_compare.jsonl"],
+                  "dev_themes2.jsonl", "dev_shapes.jsonl", "dev_compare.jsonl"],
           "test": ["test.jsonl", "test_shapes.jsonl"]}
 QUOTE = re.compile(r"(?:— |\| )([^|\n]+?) \[(\d+)\]")
 

@@ -23,7 +23,7 @@ from evals import DEV_DATASETS
 from evals.run import load_dataset
 
 EXTRA_DEV = [Path(__file__).resolve().parent / "datasets" / n
-             for n in ("dev_shapes.jsonl",)]
+             for n in ("dev_shapes.jsonl", "dev_compare.jsonl")]
 
 
 def labelled(rows) -> list[tuple[str, int]]:
