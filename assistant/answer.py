@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -59,8 +60,18 @@ class Answerer:
         self.retriever = retriever
         self.settings = settings
         self._llm_factory = llm_factory
+        self._claim_corpus: tuple[int, support.Corpus] | None = None
+        self._corpus_lock = threading.Lock()
 
     # --- public ------------------------------------------------------------------------
+
+    def claim_corpus(self) -> support.Corpus:
+        """The served index as claim-checking statistics (rebuilt after an ingest)."""
+        version = self.retriever.corpus_version()
+        with self._corpus_lock:
+            if self._claim_corpus is None or self._claim_corpus[0] != version:
+                self._claim_corpus = (version, support.Corpus.of(self.retriever.corpus()))
+            return self._claim_corpus[1]
 
     def answer(self, question: str, history: list[Answer] | None = None,
                mode: str | None = None, k: int | None = None,
@@ -258,7 +269,8 @@ class Answerer:
                 supporting_sentences(checked.text, s) if s.cited else [])
         t = time.perf_counter()
         try:  # every sentence against the papers it cites (flags; nothing is rewritten)
-            claims = support.check_answer(checked.text, sources, self.retriever.embedder)
+            claims = support.check_answer(checked.text, sources, self.retriever.embedder,
+                                          self.claim_corpus())
         except AssistantError:
             claims = []
         base["timings_ms"]["support_ms"] = _ms(t)

@@ -438,9 +438,11 @@ def verify(
 
     Example: assistant verify "Marconi improves token hit rates" --paper-id <id>
     Batch: one {"id", "claim", "title", "abstract"} per line (other fields passed through)
-    -> one {"id", "support", "label", "evidence", "note"} per line; needs no index.
+    -> one {"id", "support", "label", "evidence", "note"} per line; needs no index. How rare
+    a word is, and how ordinary a claim's wording, are judged against the batch's own
+    abstracts (20 or more give these statistics; fewer: every word weighs the same).
     """
-    from assistant.support import Checker
+    from assistant.support import Checker, Corpus
     from assistant.support import verify as check_one
 
     if (claim is None) == (batch is None):
@@ -454,7 +456,10 @@ def verify(
         if batch is not None:
             from assistant.embeddings import make_embedder
 
-            checker = Checker(make_embedder(settings))
+            papers = [(o["title"] if isinstance(o.get("title"), str) else "", o["abstract"])
+                      for _, o, e in read_batch(batch, "claim")
+                      if e is None and isinstance(o.get("abstract"), str)]
+            checker = Checker(make_embedder(settings), corpus=Corpus.of(papers))
             for _, obj, err in read_batch(batch, "claim"):
                 if err is None and not isinstance(obj.get("abstract"), str):
                     err = f"{batch}: line with id {obj.get('id')!r} has no string 'abstract'"
@@ -473,7 +478,9 @@ def verify(
             fail(f"no indexed paper has the id {paper_id!r} (assistant search \"...\" --json "
                  "prints ids).")
         result = {"paper_id": paper.id, "title": paper.title, "claim": claim,
-                  **check_one(Checker(services.embedder), claim, paper.title, paper.abstract)}
+                  **check_one(Checker(services.embedder,
+                                      corpus=Corpus.of(services.retriever.corpus())),
+                              claim, paper.title, paper.abstract)}
     except AssistantError as e:
         fail(str(e))
     if as_json:

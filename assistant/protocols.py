@@ -45,3 +45,12 @@ class Retriever(Protocol):
     def texts_of(self, paper_ids: Any) -> list[str]:
         """The indexed text (title + chunk) of each chunk of these papers."""
         ...
+
+    def corpus_version(self) -> int:
+        """Changes whenever an ingest changes the indexed papers."""
+        ...
+
+    def corpus(self) -> list[tuple[str, str]]:
+        """Every indexed paper's (title, abstract): what claims are checked against
+        (assistant/support.py)."""
+        ...

@@ -121,6 +121,12 @@ class Retriever:
     def papers(self, ids: list[str]) -> dict:
         return self.index.catalog.papers(ids)
 
+    def corpus_version(self) -> int:
+        return self.index.catalog.version
+
+    def corpus(self) -> list[tuple[str, str]]:
+        return [(p.title, p.abstract) for p in self.index.catalog.all_papers()]
+
     def texts_of(self, paper_ids) -> list[str]:
         """The indexed text (title + chunk) of each chunk of these papers."""
         catalog = self.index.catalog

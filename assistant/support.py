@@ -7,7 +7,12 @@ each source it cites, three kinds of evidence are combined:
   abstract as a whole (the mean of its sentence vectors), with the bundled MiniLM; the best
   sentence is the evidence shown to the reader;
 * **term overlap**: the share of the claim's content words (stemmed) that the paper contains,
-  each weighted by how rare it is in everyday English (names and technical terms count most);
+  each weighted by how rare it is in the corpus being searched (inverse document frequency:
+  a word most abstracts use says little about which paper a claim comes from);
+* **how ordinary the claim is**: its similarity to the closest 1% of a fixed sample of the
+  corpus's sentences. A claim close to everything (generic wording) needs a closer match
+  before a paper counts as its source; the fitted model weighs its best-sentence cosine
+  against this;
 * **figures**: a number, percentage or model size in the claim that the paper does not state
   (equivalent forms allowed: "50%" = "half", "1.5B" = "1.5 billion", "34%" ~ "34.4%") makes
   the claim unsupported, whatever the other signals say.
@@ -26,10 +31,11 @@ import difflib
 import importlib.resources
 import json
 import math
+import random
 import re
 import threading
-from collections import OrderedDict
-from collections.abc import Sequence
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -38,7 +44,10 @@ import numpy as np
 from assistant.citations import MARKER, parse_numbers, sentences, uncited_sentences
 from assistant.types import Claim, Source
 
-FEATURES = ("cos_best", "cos_doc", "cover_idf")
+FEATURES = ("cos_best", "cover_cidf", "bg_q99")
+BACKGROUND = 300  # corpus sentences a claim is compared with (fixed sample)
+BACKGROUND_Q = 0.99
+MIN_CORPUS = 20  # fewer abstracts than this: no corpus statistics (every word weighs the same)
 VERBATIM_MIN_TOKENS = 5
 VERBATIM_SHARE = 0.8  # of a claim's tokens found as one run in the source: a quote
 REPAIR_MARGIN = 0.1
@@ -69,24 +78,6 @@ def _stemmer():
     import Stemmer
 
     return Stemmer.Stemmer("english")
-
-
-@cache
-def _english_log_counts() -> tuple[dict[str, float], float]:
-    """log counts of symspellpy's English unigram list (82k words): everyday vs rare words."""
-    path = importlib.resources.files("symspellpy") / "frequency_dictionary_en_82_765.txt"
-    counts = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        word, _, count = line.partition(" ")
-        if count.strip().isdigit():
-            counts[word] = math.log(int(count) + 1)
-    return counts, max(counts.values())
-
-
-def informativeness(word: str) -> float:
-    """0..1: how rare `word` is in everyday English (unknown words, names: 1)."""
-    counts, top = _english_log_counts()
-    return min(1.0, max(0.02, (top - counts.get(word, 0.0)) / top)) ** 2
 
 
 def tokens(text: str) -> list[str]:
@@ -268,23 +259,61 @@ def _verbatim_share(claim_tokens: list[str], source_tokens: list[str]) -> float:
     return m.size / len(claim_tokens)
 
 
-def _cover_idf(claim: str, src: Prepared) -> float:
-    """Share of the claim's content words the paper contains, rare words weighing more."""
-    words = [w for w in tokens(claim) if w not in _STOP and (len(w) > 1 or w.isdigit())]
-    if not words:
+@dataclass
+class Corpus:
+    """The corpus a claim's sources come from: in how many abstracts each stem occurs, and a
+    fixed sample of abstract sentences (the background a claim's similarity is judged by).
+    Built from the index for answers, from the batch (plus the index) for `verify --batch`."""
+
+    df: dict[str, int]
+    n: int
+    sample: list[str]
+    _vectors: np.ndarray | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, papers: Iterable[tuple[str, str]]) -> Corpus:
+        """From (title, abstract) pairs; duplicates counted once, order irrelevant."""
+        unique = sorted({(t or "", a or "") for t, a in papers})
+        df: Counter[str] = Counter()
+        pool: list[str] = []
+        for title, abstract in unique:
+            df.update(set(content_stems(f"{title}\n{abstract}")))
+            pool += [u for u in sentences(abstract) if len(tokens(u)) >= 4]
+        sample = random.Random(0).sample(pool, min(BACKGROUND, len(pool)))
+        return cls(dict(df), len(unique), sample)
+
+    def idf(self, stem: str) -> float:
+        if self.n < MIN_CORPUS:
+            return 1.0
+        return math.log((self.n + 1) / (self.df.get(stem, 0) + 0.5))
+
+    def background(self, checker: Checker) -> np.ndarray:
+        if self._vectors is None:
+            self._vectors = checker.vectors(self.sample) if self.sample else np.zeros((0, 1))
+        return self._vectors
+
+
+EMPTY = Corpus({}, 0, [])
+
+
+def _cover_cidf(claim: str, src: Prepared, corpus: Corpus) -> float:
+    """Share of the claim's content words the paper contains, words rare in the corpus
+    weighing more (with no corpus: every word the same)."""
+    stems = content_stems(claim)
+    if not stems:
         return 0.0
-    stems = _stemmer().stemWords(words)
-    weights = [informativeness(w) for w in words]
-    return sum(wt for wt, st in zip(weights, stems, strict=True) if st in src.stems) / sum(
-        weights)
+    weights = [corpus.idf(st) for st in stems]
+    return sum(w for w, st in zip(weights, stems, strict=True) if st in src.stems) / sum(weights)
 
 
 class Checker:
     """Scores claims against sources; keeps an LRU cache of sentence vectors."""
 
-    def __init__(self, embedder, model: Model | None = None, cache_size: int = 20000) -> None:
+    def __init__(self, embedder, model: Model | None = None, cache_size: int = 20000,
+                 corpus: Corpus | None = None) -> None:
         self.embedder = embedder
         self.model = model or default_model()
+        self.corpus = corpus or EMPTY
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._size = cache_size
         self._lock = threading.Lock()
@@ -312,14 +341,21 @@ class Checker:
 
     def features(self, claim: str, src: Prepared, claim_vec: np.ndarray,
                  unit_vecs: np.ndarray) -> tuple[np.ndarray, int]:
-        """(cos_best, cos_doc, cover_idf) and the index of the closest unit."""
+        """(cos_best, cover_cidf, bg_q99) and the index of the closest unit."""
         if not len(unit_vecs):
             return np.zeros(len(FEATURES)), 0
         sims = unit_vecs @ claim_vec
         best = int(np.argmax(sims))
-        doc = unit_vecs.mean(axis=0)
-        cos_doc = float(doc @ claim_vec / max(float(np.linalg.norm(doc)), 1e-9))
-        return np.array([float(sims[best]), cos_doc, _cover_idf(claim, src)]), best
+        return np.array([float(sims[best]), _cover_cidf(claim, src, self.corpus),
+                         self.ordinary(claim_vec)]), best
+
+    def ordinary(self, claim_vec: np.ndarray) -> float:
+        """How close the claim is to the corpus's closest sentences (no corpus: the mean
+        the model was fitted with, i.e. no adjustment)."""
+        bg = self.corpus.background(self)
+        if self.corpus.n < MIN_CORPUS or bg.shape[-1] != claim_vec.shape[-1]:
+            return float(self.model.mean[FEATURES.index("bg_q99")])
+        return float(np.quantile(bg @ claim_vec, BACKGROUND_Q))
 
     def score(self, claim: str, sources: Sequence[Prepared],
               together: Sequence[Prepared] = ()) -> list[Score]:
@@ -567,15 +603,19 @@ _CHECKERS: dict[int, Checker] = {}
 _CHECKERS_LOCK = threading.Lock()
 
 
-def checker_for(embedder) -> Checker:
-    """One Checker (and vector cache) per embedder, shared by every answer it serves."""
+def checker_for(embedder, corpus: Corpus | None = None) -> Checker:
+    """One Checker (and vector cache) per embedder, shared by every answer it serves; its
+    corpus follows the index being served."""
     with _CHECKERS_LOCK:
         c = _CHECKERS.get(id(embedder))
         if c is None or c.embedder is not embedder:
             c = _CHECKERS[id(embedder)] = Checker(embedder)
+        if corpus is not None:
+            c.corpus = corpus
         return c
 
 
-def check_answer(text: str, sources: Sequence[Source], embedder) -> list[Claim]:
+def check_answer(text: str, sources: Sequence[Source], embedder,
+                 corpus: Corpus | None = None) -> list[Claim]:
     """The claims of an answer, each scored against the sources it cites."""
-    return checker_for(embedder).check(text, sources)
+    return checker_for(embedder, corpus).check(text, sources)

@@ -5,14 +5,16 @@
 
 Fitting data (built here, never the measured sets): every seed paper's title as a claim,
 against its own abstract (supported) and against the best-ranked *other* seed abstract (a
-plausible wrong citation); and 300 PubMedQA questions the same way against their gold
-abstract and the best BM25-ranked other one.
+plausible wrong citation); the hand-written claims of evals/datasets/dev_claims.jsonl (each
+about one seed paper) the same way; and 300 PubMedQA questions against their gold abstract
+and the best BM25-ranked other one.
 
 Measured:
 1. SciFact miscitation AUC (../shared/external/scifact_test.jsonl): each claim against its
    gold abstract and the best-ranked other gold abstract (dense ranking by the mean of the
-   abstract's sentence vectors; also with BM25-ranked negatives), for the fitted score and for
-   each signal alone (MiniLM best-sentence cosine is the baseline).
+   abstract's sentence vectors; also with BM25-ranked negatives, and with the two rankings
+   fused by reciprocal rank as the retriever does), for the fitted score and for each signal
+   alone (MiniLM best-sentence cosine is the baseline).
 2. Figures: seed-abstract sentences stating a number, as written (must be supported), with the
    number changed (must not be), and rewritten in an equivalent form (50% -> half, 1.5B ->
    1.5 billion, 2x -> twice; must stay supported).
@@ -42,6 +44,7 @@ from bench.common import ROOT, golden, pct, write  # noqa: E402
 
 SCIFACT = ROOT.parent / "shared" / "external" / "scifact_test.jsonl"
 PUBMED = ROOT.parent / "shared" / "external" / "pubmed_test.jsonl"
+DEV_CLAIMS = ROOT / "evals" / "datasets" / "dev_claims.jsonl"
 VEC_CACHE = Path("/tmp/claim-support-vectors.pkl")
 
 
@@ -148,6 +151,18 @@ def dense_rank(checker, claims, dvecs) -> np.ndarray:
     return np.argsort(-(cv @ dvecs.T), axis=1)[:, :10]
 
 
+def fused_rank(*rankings) -> list[list[int]]:
+    """Reciprocal-rank fusion (k=60) of rankings, per claim."""
+    out = []
+    for lists in zip(*rankings, strict=True):
+        score: dict[int, float] = {}
+        for ranked in lists:
+            for r, d in enumerate(ranked):
+                score[int(d)] = score.get(int(d), 0.0) + 1 / (60 + r)
+        out.append(sorted(score, key=lambda d: -score[d]))
+    return out
+
+
 def load_scifact():
     rows = [json.loads(line) for line in SCIFACT.read_text().splitlines() if line.strip()]
     docs, index, claims, gold = [], {}, [], []
@@ -178,15 +193,31 @@ def load_pubmed(limit: int, seed: int = 0):
     return [claims[i] for i in pick], docs, [gold[i] for i in pick]
 
 
+def load_claims():
+    """dev_claims.jsonl: hand-written paraphrased claims, each about one seed paper."""
+    papers = seed_papers()
+    by_title = {" ".join(p.title.lower().split()): i for i, p in enumerate(papers)}
+    claims, gold = [], []
+    for line in DEV_CLAIMS.read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            i = by_title.get(" ".join(row["title"].lower().split()))
+            if i is not None:
+                claims.append(row["claim"])
+                gold.append(i)
+    return claims, [(p.title, p.abstract) for p in papers], gold
+
+
 def fit(checker) -> dict:
     from sklearn.linear_model import LogisticRegression
 
-    from assistant.support import FEATURES, auc
+    from assistant.support import FEATURES, Corpus, auc
 
     X, y, parts = [], [], {}
     # Seed titles: own abstract vs the best-ranked other seed abstract.
     papers = seed_papers()
     docs = [("", p.abstract) for p in papers]  # the title is the claim: not in the source
+    checker.corpus = Corpus.of(docs)
     preps = prepared_all(docs)
     claims = [p.title for p in papers]
     dvecs = doc_vectors(checker, preps)
@@ -196,9 +227,20 @@ def fit(checker) -> dict:
     for ci, g, o in triples:
         X += list(pair_features(checker, claims, preps, [(ci, g), (ci, o)]))
         y += [1, 0]
+    # Hand-written claims about seed papers: own paper (with its title) vs the best-ranked
+    # other one.
+    claims, docs, gold = load_claims()
+    checker.corpus = Corpus.of(docs)
+    preps = prepared_all(docs)
+    triples = miscitation_pairs(claims, gold, dense_rank(checker, claims,
+                                                         doc_vectors(checker, preps)))
+    parts["dev_claims"] = len(triples)
+    for ci, g, o in triples:
+        X += list(pair_features(checker, claims, preps, [(ci, g), (ci, o)]))
+        y += [1, 0]
     # PubMedQA questions: gold abstract vs the best BM25-ranked other abstract.
     pclaims, pdocs, pgold = load_pubmed(300)
-    used = sorted(set(pgold))
+    checker.corpus = Corpus.of(pdocs)
     ranks = bm25_rank(pclaims, pdocs)
     triples = miscitation_pairs(pclaims, pgold, ranks)
     used = sorted({d for t in triples for d in t[1:]})
@@ -228,9 +270,12 @@ def fit(checker) -> dict:
         "fitted_on": {
             "pairs": int(len(y)), **parts,
             "how": "each claim against its own abstract (1) and the best-ranked other abstract "
-                   "(0): seed titles (dense ranking, title removed from the source) and a "
-                   "300-question sample of PubMedQA (BM25 ranking). Thresholds: supported = "
-                   "Youden's J on these pairs; weak = 3rd percentile of true pairs.",
+                   "(0): seed titles (dense ranking, title removed from the source), the "
+                   "hand-written claims of evals/datasets/dev_claims.jsonl (dense ranking) and "
+                   "a 300-question sample of PubMedQA (BM25 ranking); corpus statistics "
+                   "(document frequencies, background sentences) from each set's own "
+                   "abstracts. Thresholds: supported = Youden's J on these pairs; weak = 3rd "
+                   "percentile of true pairs.",
             "train_auc": round(auc(p[y == 1], p[y == 0]), 4),
             "feature_auc": {f: round(auc(X[y == 1, i], X[y == 0, i]), 4)
                             for i, f in enumerate(FEATURES)},
@@ -245,14 +290,15 @@ def fit(checker) -> dict:
 
 
 def scifact(checker) -> dict:
-    from assistant.support import FEATURES, auc
+    from assistant.support import FEATURES, Corpus, auc
 
     claims, docs, gold = load_scifact()
+    checker.corpus = Corpus.of(docs)  # as `assistant verify --batch` on this file would
     preps = prepared_all(docs)
     dvecs = doc_vectors(checker, preps)
     out = {"claims": len(claims), "abstracts": len(docs)}
-    for name, rank in (("dense", dense_rank(checker, claims, dvecs)),
-                       ("bm25", bm25_rank(claims, docs))):
+    dense, bm25 = dense_rank(checker, claims, dvecs), bm25_rank(claims, docs)
+    for name, rank in (("dense", dense), ("bm25", bm25), ("fused", fused_rank(dense, bm25))):
         triples = miscitation_pairs(claims, gold, rank)
         pos = pair_features(checker, claims, preps, [(c, g) for c, g, _ in triples])
         neg = pair_features(checker, claims, preps, [(c, o) for c, _, o in triples])
@@ -272,13 +318,15 @@ def scifact(checker) -> dict:
 
 # --- figures -----------------------------------------------------------------------------
 
-_EQUIV = [(re.compile(r"\b50(?:\.0)?%"), "half"), (re.compile(r"\b25%"), "a quarter"),
-          (re.compile(r"\b(\d+(?:\.\d+)?)B\b"), r"\1 billion"),
-          (re.compile(r"\b(\d+(?:\.\d+)?)M\b"), r"\1 million"),
-          (re.compile(r"\b(\d+(?:\.\d+)?) billion\b"), r"\1B"),
-          (re.compile(r"\b(\d+(?:\.\d+)?) million\b"), r"\1M"),
-          (re.compile(r"\b2(?:x|×)"), "twice"), (re.compile(r"\b(\d+(?:\.\d+)?)%"),
-                                                r"\1 percent")]
+# (?<![\d.]): not the tail of a longer number ("15.2x" is not "15.twice").
+_N = r"(?<![\d.])"
+_EQUIV = [(re.compile(_N + r"50(?:\.0)?%"), "half"), (re.compile(_N + r"25%"), "a quarter"),
+          (re.compile(_N + r"(\d+(?:\.\d+)?)B\b"), r"\1 billion"),
+          (re.compile(_N + r"(\d+(?:\.\d+)?)M\b"), r"\1 million"),
+          (re.compile(_N + r"(\d+(?:\.\d+)?) billion\b"), r"\1B"),
+          (re.compile(_N + r"(\d+(?:\.\d+)?) million\b"), r"\1M"),
+          (re.compile(_N + r"2(?:x|×)"), "twice"), (re.compile(_N + r"(\d+(?:\.\d+)?)%"),
+                                                  r"\1 percent")]
 
 
 def changed_number(sentence: str, stated, rng: random.Random) -> str | None:
@@ -382,6 +430,8 @@ def planted_errors(data_dir: Path, embedder, limit: int | None = None) -> dict:
             "llm_model": "test-model", "answer_mode": "llm", "llm_max_retries": 0})
         services = Services(settings, embedder=embedder)
         answerer = Answerer(services.retriever, settings, llm_factory=lambda: LLM(settings))
+        corpus = answerer.claim_corpus()  # built once per index, as in the app's first answer
+        corpus.background(checker_for(embedder, corpus))
         for q in questions:
             before = len(planted.log)
             answer = answerer.answer(q["question"])
@@ -390,7 +440,7 @@ def planted_errors(data_dir: Path, embedder, limit: int | None = None) -> dict:
             p = planted.log[-1]
             cold.append(answer.timings_ms["support_ms"])
             t = time.perf_counter()
-            checker_for(embedder).check(answer.answer, answer.sources)
+            checker_for(embedder, corpus).check(answer.answer, answer.sources)
             warm.append((time.perf_counter() - t) * 1000)
             for i, sent in enumerate(p.sentences):
                 rendered = _norm(sent + (f" [{p.cites[i]}]." if p.cites[i] else "."))

@@ -14,7 +14,17 @@ from typer.testing import CliRunner
 
 from assistant.answer import Answerer
 from assistant.llm import LLM
-from assistant.support import Checker, figures, missing_figures, stated_values, verify
+from assistant.support import (
+    MIN_CORPUS,
+    Checker,
+    Corpus,
+    Prepared,
+    _cover_cidf,
+    figures,
+    missing_figures,
+    stated_values,
+    verify,
+)
 from assistant.types import Answer, Claim, Source
 from tests.support.openai_server import Reply, ScriptedOpenAIServer
 from tests.support.papers import SMALL_PAPERS
@@ -135,6 +145,27 @@ def test_lead_line_that_only_points_at_papers_is_supported(checker):
 
 
 # --- in every Answer ----------------------------------------------------------------------------
+
+
+def test_words_weigh_by_how_rare_they_are_in_the_corpus():
+    # Every abstract says "model"; one says "zeolite": missing "zeolite" costs a claim more.
+    abstracts = [(f"Paper {i}", f"A model of topic {i} with results.") for i in range(24)]
+    abstracts.append(("Zeolites", "A model of zeolite adsorption."))
+    corpus = Corpus.of(abstracts + abstracts[:3])  # duplicates count once
+    assert corpus.n == 25 >= MIN_CORPUS
+    assert corpus.idf("zeolit") > 2 * corpus.idf("model")
+    src = Prepared.of(1, "Paper 3", "A model of topic 3 with results.")
+    assert _cover_cidf("zeolite model", src, corpus) < 0.25
+    # Too few abstracts for statistics: every word weighs the same.
+    small = Corpus.of(abstracts[:3])
+    assert small.idf("zeolit") == small.idf("model") == 1.0
+    assert _cover_cidf("zeolite model", src, small) == 0.5
+
+
+def test_answers_check_claims_against_the_served_index(seed_services):
+    corpus = seed_services.answerer.claim_corpus()
+    assert corpus.n == seed_services.index.catalog.count()[0]
+    assert corpus.sample and seed_services.answerer.claim_corpus() is corpus  # built once
 
 
 def test_extractive_answers_are_supported_by_construction(seed_services):
