@@ -51,7 +51,7 @@ corpus me tell find give list describe discuss""".split()
 )
 
 Shape = Literal["single", "survey", "comparison"]
-SURVEY_MAX = 12  # papers quoted in a survey answer (and its numbered sources)
+SURVEY_MAX = 20  # papers quoted in a survey answer (and its numbered sources)
 SURVEY_CLAIM_BONUS = 0.25  # a survey quotes what each paper does: "we propose ..." preferred
 SURVEY_SENTENCES = 4  # sentences per abstract embedded for a survey (lexical preselection)
 SURVEY_MIN_GROUPED = 4  # fewer papers are listed without groups

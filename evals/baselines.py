@@ -165,10 +165,17 @@ class _OnProductCorpus:
     def vocabulary(self):
         return self.base.vocabulary
 
+    def corpus_version(self) -> int:
+        return self.base.corpus_version()
+
+    def corpus(self) -> list[tuple[str, str]]:
+        return self.base.corpus()
+
 
 class ConfigRetriever(_OnProductCorpus):
     """A baseline's search behind the interface the Answerer uses: the Retriever protocol
-    (assistant/protocols.py: retrieve, search, papers, texts_of, vocabulary, embedder). It
+    (assistant/protocols.py: retrieve, search, papers, texts_of, vocabulary, corpus,
+    embedder). It
     has no spelling correction and no title matching; the corpus statistics for abstention
     are the product's, so the answers differ only by what was retrieved."""
 
