@@ -10,7 +10,7 @@ import typer
 from assistant.console import DataDir, TopK, fail, load_settings, terminal_safe
 from assistant.errors import AssistantError
 from assistant.settings import AnswerMode
-from evals import DEV_DATASETS, TEST_DATASET, external_dir
+from evals import DEFAULT_BASELINE, DEV_DATASETS, TEST_DATASET, external_dir
 
 
 def make_services(settings):
@@ -205,8 +205,12 @@ def eval_command(
                f"{outcome.run.seconds:.0f} s, total {outcome.seconds:.0f} s.")
     typer.echo(f"Report: {outcome.report_dir / 'report.md'}")
     if write_baseline is not None:
-        write_baseline.write_text(dump_baseline(baseline_payload(outcome.run, outcome.meta)),
-                                  encoding="utf-8")
+        # The tolerances come from measured run-to-run and CPU-to-CPU variation (see
+        # evals/README.md); a new baseline keeps those of the file it replaces, else the
+        # committed one's.
+        payload = baseline_payload(outcome.run, outcome.meta,
+                                   *_tolerance_of(write_baseline, DEFAULT_BASELINE))
+        write_baseline.write_text(dump_baseline(payload), encoding="utf-8")
         typer.echo(f"Baseline written to {write_baseline}")
     if outcome.gate is not None:
         if outcome.gate.passed:
@@ -260,3 +264,17 @@ def _run_splits(services, splits, options, *, external, limit, external_source, 
             for f in result.gate.failures:
                 typer.secho(f"  {f}", fg="red", err=True)
             raise typer.Exit(1)
+
+
+def _tolerance_of(*paths: Path) -> list:
+    """[the tolerance of the first readable baseline among `paths`], or []."""
+    from evals.run import load_baseline
+
+    for path in paths:
+        try:
+            data = load_baseline(path) if path.exists() else {}
+        except ValueError:
+            continue
+        if "tolerance" in data:
+            return [data["tolerance"]]
+    return []

@@ -76,8 +76,8 @@ def gate(run: Any, baseline: dict[str, Any]) -> GateResult:
     return GateResult(regressions(current, reference, tolerance), where, tolerance)
 
 
-def baseline_payload(run: Any, meta: dict[str, Any], tolerance: float = DEFAULT_TOLERANCE
-                     ) -> dict[str, Any]:
+def baseline_payload(run: Any, meta: dict[str, Any],
+                     tolerance: float | dict[str, float] = DEFAULT_TOLERANCE) -> dict[str, Any]:
     """The content of evals/baseline.json, measured from this run's 'ours' rows."""
     from evals.metrics import DETERMINISTIC_METRICS
 
