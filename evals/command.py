@@ -246,14 +246,11 @@ def _run_splits(services, splits, options, *, external, limit, external_source, 
         typer.echo(external_table(test.external, markdown=False))
     typer.echo(f"\nReports: {result.report_dir}/summary.md (and one folder per split)")
     if write_baseline is not None:
-        import contextlib
         import json
 
-        payload = splits_baseline_payload(result, mode, embedding_label(services.settings))
-        if write_baseline.exists():
-            # Keep the measured per-metric tolerance table across rewrites.
-            with contextlib.suppress(OSError, ValueError, KeyError):
-                payload["tolerance"] = json.loads(write_baseline.read_text())["tolerance"]
+        # Keep the measured per-metric tolerance table across rewrites (see _tolerance_of).
+        payload = splits_baseline_payload(result, mode, embedding_label(services.settings),
+                                          *_tolerance_of(write_baseline, DEFAULT_BASELINE))
         write_baseline.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
         typer.echo(f"Baseline written to {write_baseline}")
     if result.gate is not None:

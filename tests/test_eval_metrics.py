@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -187,3 +188,18 @@ def test_regressions():
     failed = m.regressions(worse, base, 0.02)
     assert [f.split(":")[0] for f in failed] == ["hit@5", "uncited_rate", "keyword_recall"]
     assert m.regressions(worse, base, 0.5) == ["keyword_recall: was 0.900, now not computable"]
+
+
+def test_a_rewritten_baseline_keeps_the_measured_tolerances(tmp_path):
+    from evals.command import _tolerance_of
+
+    table = {"default": 0.02, "abstention_recall": 0.053}
+    committed = tmp_path / "committed.json"
+    committed.write_text(json.dumps({"tolerance": table}))
+    new = tmp_path / "new.json"  # not written yet: the committed table is kept
+    assert _tolerance_of(new, committed) == [table]
+    new.write_text("{not json")  # unreadable: skipped, not fatal
+    assert _tolerance_of(new, committed) == [table]
+    new.write_text(json.dumps({"tolerance": 0.01}))  # the file being replaced wins
+    assert _tolerance_of(new, committed) == [0.01]
+    assert _tolerance_of(tmp_path / "none.json") == []
