@@ -369,7 +369,11 @@ def wants_survey(question: str, hits: list[Hit], embedder: Embedder,
     form = question_form(question)
     # Asked for papers in the plural ("which papers ...", "what are the main approaches"):
     # a survey, and the relevance model decides how many papers it holds (one is a lookup).
-    # Otherwise the fitted decision weighs the wording against the retrieval.
+    # Otherwise the fitted decision weighs the wording against the retrieval. A question
+    # naming a paper is a lookup, even in the plural: on dev, "Which papers study
+    # MicroAdam?" wants that paper (3 such questions), and one survey names a paper ("is
+    # there research on whether DPO-style ... matches RLHF?"); as surveys the lookups
+    # quoted weak neighbours.
     return not named and form != "comparison" \
         and (form == "survey" or intent.wants_survey(question, hits, embedder))
 

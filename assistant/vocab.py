@@ -40,8 +40,9 @@ description detail details kind kinds type types way ways question questions ans
 corpus literature someone somebody people vaguely honestly confused curious wonder wondering
 interested please thanks help quick quickly also another other others different similar same
 new novel recent recently latest earlier later year years use uses used using does doing
-done make makes made get gets got give gives good better best worse work working""".split()
-)
+done make makes made get gets got give gives good better best worse work working
+ppl pls plz thx tbh imo imho btw afaik idk iirc fwiw eli5 tldr""".split()
+)  # the last line: chat shorthand ("how do ppl handle ..."), not names of anything
 
 
 def english_counts() -> dict[str, int]:

@@ -34,13 +34,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import ROOT, add_data_dir_option, golden, pct, seed_index, write  # noqa: E402
+from evals import DEV_DATASETS  # noqa: E402
 
 DATASETS = ROOT / "evals" / "datasets"
 # dev is every dev set the evals use (evals.DEV_DATASETS) plus the shape questions.
 # test_shapes.jsonl: held-out comparison questions, written by a helper that never saw the
 # system (the test split has no comparison questions).
-SPLITS = {"dev": ["dev.jsonl", "dev_styles.jsonl", "dev_paraphrase.jsonl", "dev_more.jsonl",
-                  "dev_themes2.jsonl", "dev_shapes.jsonl", "dev_compare.jsonl"],
+SPLITS = {"dev": [p.name for p in DEV_DATASETS] + ["dev_shapes.jsonl", "dev_compare.jsonl"],
           "test": ["test.jsonl", "test_shapes.jsonl"]}
 QUOTE = re.compile(r"(?:— |\| )([^|\n]+?) \[(\d+)\]")
 

@@ -69,6 +69,25 @@ def test_numbers_the_papers_do_not_state_are_a_signal(vocab):
     assert stated["numbers_missing"] == 0.0 and missing["numbers_missing"] == 1.0
 
 
+def test_a_broad_question_is_covered_by_the_first_papers_together(vocab):
+    """Coral bleaching is in one paper, battery health in another: together they hold it."""
+    question = "coral bleaching and battery health monitoring"
+    feats = coverage.features(question, strong_hits(), [], vocab)[0]
+    assert feats["cover_top3"] > feats["cover_best"] >= feats["cover_top"]
+    assert feats["cover_top3"] == pytest.approx(1.0)
+    assert feats["terms"] == 5.0  # coral, bleaching, battery, health, monitoring
+    long = coverage.features(" ".join(f"term{i}" for i in range(80)), strong_hits(), [],
+                             vocab)[0]
+    assert long["terms"] == coverage.MAX_TERMS
+
+
+def test_chat_shorthand_is_not_an_unknown_topic_word(vocab):
+    assert vocab.informativeness("ppl") == 0.0 and vocab.informativeness("imo") == 0.0
+    feats, unknown = coverage.features("how do ppl detect coral bleaching?", strong_hits(), [],
+                                       vocab)
+    assert "ppl" not in unknown and feats["unknown_info"] == 0.0
+
+
 def test_hidden_papers_make_their_own_terms_unknown(vocab):
     """A near-miss: the paper that held the question's terms is hidden from the search."""
     question = "How does ReefWatch detect coral bleaching?"
