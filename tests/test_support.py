@@ -163,7 +163,9 @@ def test_words_weigh_by_how_rare_they_are_in_the_corpus():
 
 
 def test_answers_check_claims_against_the_served_index(seed_services):
+    seed_services.answerer.warm()  # what the UI does at start, so no answer waits for it
     corpus = seed_services.answerer.claim_corpus()
+    assert corpus._vectors is not None and len(corpus._vectors) == len(corpus.sample)
     assert corpus.n == seed_services.index.catalog.count()[0]
     assert corpus.sample and seed_services.answerer.claim_corpus() is corpus  # built once
 

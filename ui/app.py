@@ -16,6 +16,7 @@ follow-up chips and the feedback note); "/new_chat"; "/test_connection".
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,8 @@ def launch(settings: Settings, services: Any, host: str | None = None,
            **overrides: Any) -> Any:
     """Build the app and serve it (blocks until stopped unless prevent_thread_lock=True)."""
     demo = build_app(settings, services)
+    # In the background while the server starts: the first answer need not wait for it.
+    threading.Thread(target=_warm, args=(services,), daemon=True, name="warm").start()
     options = launch_options(settings, host=host, port=port, auth=auth, share=share)
     options.update(overrides)
     if options["server_name"] not in ("127.0.0.1", "localhost", "::1") and not options["auth"]:
@@ -177,3 +180,10 @@ def launch(settings: Settings, services: Any, host: str | None = None,
               flush=True)
     demo.launch(**options)
     return demo
+
+
+def _warm(services: Any) -> None:
+    try:
+        services.answerer.warm()
+    except Exception as e:  # noqa: BLE001 - a failed warm-up only costs the first answer time
+        print(f"note: warm-up skipped ({type(e).__name__}: {e})", flush=True)
