@@ -214,42 +214,29 @@ def fit(checker) -> dict:
     from assistant.support import FEATURES, Corpus, auc
 
     X, y, parts = [], [], {}
-    # Seed titles: own abstract vs the best-ranked other seed abstract.
+
+    def add(name: str, claims: list[str], docs: list[tuple[str, str]], gold: list[int]):
+        """Each claim against its own abstract (1) and the best-ranked other one (0), by
+        dense and by BM25 ranking: a plausible wrong citation may be close in meaning or in
+        words (one pair when both rankings pick the same paper)."""
+        checker.corpus = Corpus.of(docs)
+        preps = prepared_all(docs)
+        dense = dense_rank(checker, claims, doc_vectors(checker, preps))
+        pairs = {(ci, o): g for ranking in (dense, bm25_rank(claims, docs))
+                 for ci, g, o in miscitation_pairs(claims, gold, ranking)}
+        for (ci, o), g in sorted(pairs.items()):
+            X.extend(pair_features(checker, claims, preps, [(ci, g), (ci, o)]))
+            y.extend([1, 0])
+        parts[name] = {"claims": len(claims), "pairs": 2 * len(pairs)}
+
+    # Seed titles as claims; the title is not in the source.
     papers = seed_papers()
-    docs = [("", p.abstract) for p in papers]  # the title is the claim: not in the source
-    checker.corpus = Corpus.of(docs)
-    preps = prepared_all(docs)
-    claims = [p.title for p in papers]
-    dvecs = doc_vectors(checker, preps)
-    triples = miscitation_pairs(claims, list(range(len(papers))),
-                                dense_rank(checker, claims, dvecs))
-    parts["seed_titles"] = len(triples)
-    for ci, g, o in triples:
-        X += list(pair_features(checker, claims, preps, [(ci, g), (ci, o)]))
-        y += [1, 0]
-    # Hand-written claims about seed papers: own paper (with its title) vs the best-ranked
-    # other one.
-    claims, docs, gold = load_claims()
-    checker.corpus = Corpus.of(docs)
-    preps = prepared_all(docs)
-    triples = miscitation_pairs(claims, gold, dense_rank(checker, claims,
-                                                         doc_vectors(checker, preps)))
-    parts["dev_claims"] = len(triples)
-    for ci, g, o in triples:
-        X += list(pair_features(checker, claims, preps, [(ci, g), (ci, o)]))
-        y += [1, 0]
-    # PubMedQA questions: gold abstract vs the best BM25-ranked other abstract.
-    pclaims, pdocs, pgold = load_pubmed(300)
-    checker.corpus = Corpus.of(pdocs)
-    ranks = bm25_rank(pclaims, pdocs)
-    triples = miscitation_pairs(pclaims, pgold, ranks)
-    used = sorted({d for t in triples for d in t[1:]})
-    ppreps = {d: p for d, p in zip(used, prepared_all([pdocs[d] for d in used]), strict=True)}
-    for ci, g, o in triples:
-        for d, label in ((g, 1), (o, 0)):
-            X += list(pair_features(checker, pclaims, ppreps, [(ci, d)]))
-            y.append(label)
-    parts["pubmedqa_questions"] = len(triples)
+    add("seed_titles", [p.title for p in papers], [("", p.abstract) for p in papers],
+        list(range(len(papers))))
+    # Hand-written claims about seed papers (sources with their titles).
+    add("dev_claims", *load_claims())
+    # A 300-question sample of PubMedQA against the 843 PubMedQA abstracts.
+    add("pubmedqa_questions", *load_pubmed(300))
     X, y = np.array(X), np.array(y)
     mean, scale = X.mean(axis=0), X.std(axis=0) + 1e-9
     lr = LogisticRegression(C=1.0, max_iter=1000).fit((X - mean) / scale, y)
@@ -270,12 +257,12 @@ def fit(checker) -> dict:
         "fitted_on": {
             "pairs": int(len(y)), **parts,
             "how": "each claim against its own abstract (1) and the best-ranked other abstract "
-                   "(0): seed titles (dense ranking, title removed from the source), the "
-                   "hand-written claims of evals/datasets/dev_claims.jsonl (dense ranking) and "
-                   "a 300-question sample of PubMedQA (BM25 ranking); corpus statistics "
-                   "(document frequencies, background sentences) from each set's own "
-                   "abstracts. Thresholds: supported = Youden's J on these pairs; weak = 3rd "
-                   "percentile of true pairs.",
+                   "(0), once by dense and once by BM25 ranking: seed titles (title removed "
+                   "from the source), the hand-written claims of "
+                   "evals/datasets/dev_claims.jsonl and a 300-question sample of PubMedQA; "
+                   "corpus statistics (document frequencies, background sentences) from each "
+                   "set's own abstracts. Thresholds: supported = Youden's J on these pairs; "
+                   "weak = 3rd percentile of true pairs.",
             "train_auc": round(auc(p[y == 1], p[y == 0]), 4),
             "feature_auc": {f: round(auc(X[y == 1, i], X[y == 0, i]), 4)
                             for i, f in enumerate(FEATURES)},
