@@ -83,7 +83,7 @@ def baseline_payload(run: Any, meta: dict[str, Any],
 
     overall = run.summary[OURS]["overall"]
     keep = ("answerable", "abstained", "valid_markers", "markers", "flagged", "statements",
-            "stale_citation")
+            "stale_citation", "claims", "claims_not_supported")
     payload: dict[str, Any] = {
         "_about": "Regression gate for `assistant eval --fail-under baseline`: our "
                   "deterministic metrics on the seed index; a drop by more than `tolerance` "

@@ -24,13 +24,15 @@ RETRIEVAL_KS = (1, 5, 10)
 NDCG_K = 10
 
 # Metrics where a smaller value is better (the regression gate flips its comparison).
-LOWER_IS_BETTER = frozenset({"uncited_rate", "false_abstention_rate", "stale_citation_rate"})
+LOWER_IS_BETTER = frozenset({"uncited_rate", "false_abstention_rate", "stale_citation_rate",
+                             "unsupported_claim_rate"})
 
 # The order metrics appear in tables; aggregate() may add judge metrics and "n".
 RETRIEVAL_METRICS = [f"hit@{k}" for k in RETRIEVAL_KS] + [f"recall@{k}" for k in RETRIEVAL_KS] \
     + ["mrr", f"ndcg@{NDCG_K}"]
 ANSWER_METRICS = ["citation_validity", "citation_precision", "gold_recall", "gold_cited",
-                  "uncited_rate", "keyword_recall", "stale_citation_rate"]
+                  "uncited_rate", "unsupported_claim_rate", "keyword_recall",
+                  "stale_citation_rate"]
 ABSTENTION_METRICS = ["abstention_precision", "abstention_recall", "abstention_f1",
                       "false_abstention_rate"]
 JUDGE_METRICS = ["faithfulness", "relevancy"]
@@ -252,12 +254,14 @@ def latency_summary(timings: Iterable[Mapping[str, float]]) -> dict[str, dict[st
 def score_turn(*, ranked: Sequence[str], gold: Iterable[str], answer_text: str,
                source_numbers: Iterable[int], cited: Iterable[str], flagged: Sequence[str],
                abstained: bool, keywords: Sequence[str] = (), removed: int = 0,
-               keyword_text: str | None = None) -> dict[str, Any]:
+               keyword_text: str | None = None,
+               claim_labels: Sequence[str] = ()) -> dict[str, Any]:
     """All deterministic metrics of one scored answer, as a flat dict (see aggregate).
 
     Citation validity is judged on the raw generation: `removed` markers (pointing outside
     the sources, already stripped from `answer_text`) count as invalid. Keywords are looked
-    for in `keyword_text` (the answer without the titles it repeats) when given."""
+    for in `keyword_text` (the answer without the titles it repeats) when given.
+    `claim_labels`: the claim check's label of each claim (assistant/support.py)."""
     gold = set(gold)
     cited = dedupe(cited)
     answerable = bool(gold)
@@ -279,6 +283,10 @@ def score_turn(*, ranked: Sequence[str], gold: Iterable[str], answer_text: str,
             answer_text if keyword_text is None else keyword_text, keywords),
     })
     row["uncited_rate"] = ratio(row["flagged"], row["statements"])
+    labels = [] if abstained else list(claim_labels)
+    row["claims"] = len(labels)
+    row["claims_not_supported"] = sum(label != "supported" for label in labels)
+    row["unsupported_claim_rate"] = ratio(row["claims_not_supported"], row["claims"])
     return row
 
 
@@ -294,6 +302,8 @@ def aggregate(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                                      sum(r.get("markers", 0) for r in rows))
     out["uncited_rate"] = ratio(sum(r.get("flagged", 0) for r in rows),
                                 sum(r.get("statements", 0) for r in rows))
+    out["unsupported_claim_rate"] = ratio(sum(r.get("claims_not_supported", 0) for r in rows),
+                                          sum(r.get("claims", 0) for r in rows))
     out.update(abstention_metrics((bool(r["answerable"]), bool(r["abstained"])) for r in rows))
     for name in JUDGE_METRICS:
         if any(r.get(name) is not None for r in rows):

@@ -42,6 +42,9 @@ GLOSSARY = {
     "citation_precision": "cited papers that are gold (answers citing something)",
     "gold_recall": "gold papers the answer cites (an abstention cites none)",
     "uncited_rate": "statements with no citation / all statements (lower is better)",
+    "unsupported_claim_rate": "claims the claim check labels weak or unsupported against the "
+                              "papers they cite / all claims (lower is better; extractive "
+                              "quotes are supported by construction)",
     "keyword_recall": "expected keywords found in the answer, case-insensitive (detail "
                       "questions and follow-ups that list keywords)",
     "abstention_precision": "abstentions that were on off-corpus questions",

@@ -106,7 +106,8 @@ def evaluate_row(answerer: Answerer, retr, row: dict[str, Any], mode: str,
         ranked=ranking, gold=gold, answer_text=answer.answer,
         source_numbers=[s.n for s in answer.sources], cited=cited,
         flagged=answer.flagged_sentences, abstained=answer.abstained, keywords=keywords,
-        removed=len(answer.removed_citations), keyword_text=own_text)
+        removed=len(answer.removed_citations), keyword_text=own_text,
+        claim_labels=[c.label for c in answer.claims])
     if row["type"] == "switch":
         # After a topic switch, citing a paper of the previous turn that the new question
         # does not ask for is the "answered with the previous paper" failure.

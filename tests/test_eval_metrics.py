@@ -179,6 +179,21 @@ def test_score_turn_and_aggregate():
     assert agg["faithfulness"] == 0.5
 
 
+def test_claims_the_check_does_not_support_are_a_lower_is_better_rate():
+    checked = m.score_turn(ranked=["g"], gold={"g"}, answer_text="A [1]. B [1]. C [1].",
+                           source_numbers=[1], cited=["g"], flagged=[], abstained=False,
+                           claim_labels=["supported", "weak", "unsupported"])
+    assert checked["claims"] == 3 and checked["claims_not_supported"] == 2
+    clean = m.score_turn(ranked=["g"], gold={"g"}, answer_text="A [1].", source_numbers=[1],
+                         cited=["g"], flagged=[], abstained=False, claim_labels=["supported"])
+    off = m.score_turn(ranked=[], gold=set(), answer_text="Not covered.", source_numbers=[],
+                       cited=[], flagged=[], abstained=True, claim_labels=["unsupported"])
+    assert off["claims"] == 0 and off["unsupported_claim_rate"] is None
+    assert m.aggregate([checked, clean, off])["unsupported_claim_rate"] == approx(2 / 4)
+    assert "unsupported_claim_rate" in m.LOWER_IS_BETTER
+    assert m.regressions({"unsupported_claim_rate": 0.3}, {"unsupported_claim_rate": 0.1}, 0.02)
+
+
 def test_regressions():
     base = {"hit@5": 0.80, "uncited_rate": 0.10, "mrr": 0.70, "tolerance": 0.02,
             "keyword_recall": 0.9, "latency": 3.0}
