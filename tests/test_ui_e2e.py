@@ -62,7 +62,7 @@ def test_extractive_answer_with_citations_follow_up_and_new_chat(app_url):
     assert cited[0]["title"].split(":")[0] in exported
 
     # The follow-up is resolved against this session's conversation.
-    second = answer["sources"][1]["title"]
+    second = answer["citations"][1]["title"]  # "the second paper": the second one cited
     _, (chat, sources, _, export, follow) = ask(c, Q_FOLLOW)
     assert len(chat) == 4
     assert second in follow["standalone_query"]
