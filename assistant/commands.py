@@ -479,7 +479,7 @@ def verify(
                  "prints ids).")
         result = {"paper_id": paper.id, "title": paper.title, "claim": claim,
                   **check_one(Checker(services.embedder,
-                                      corpus=Corpus.of(services.retriever.corpus())),
+                                      corpus=services.answerer.claim_corpus()),
                               claim, paper.title, paper.abstract)}
     except AssistantError as e:
         fail(str(e))
