@@ -134,8 +134,9 @@ class Answerer:
         ranked_hits = self._pin(resolved, retrieval.hits)
         named = {m.paper_id for m in retrieval.title_matches}
         # Decided once, on the full ranking: a survey numbers more papers as sources.
-        survey = use == "extractive" and not resolved.focus and extractive.wants_survey(
-            question, ranked_hits, self.retriever.embedder, named)
+        wanted = extractive.layout(question, ranked_hits, self.retriever.embedder, named) \
+            if use == "extractive" and not resolved.focus else "single"
+        survey = wanted == "survey"
         hits = ranked_hits[: max(k, len(resolved.focus),
                                  min(extractive.SURVEY_MAX, len(ranked_hits)) if survey else 0)]
         timings["retrieve_ms"] = _ms(t)
@@ -163,7 +164,7 @@ class Answerer:
 
         if use == "extractive":
             yield from self._extractive(question, resolved, numbered, sources, base, t0, named,
-                                        survey)
+                                        wanted)
         else:
             # The answer prompt carries no conversation: a follow-up ("what did it report?")
             # is asked in its standalone form, or the model cannot tell what "it" is.
@@ -206,10 +207,10 @@ class Answerer:
         return replace(resolved, query=query or resolved.query)
 
     def _extractive(self, question, resolved, numbered, sources, base, t0,
-                    named: set[str], survey: bool) -> Iterator[Event]:
+                    named: set[str], wanted: extractive.Wanted) -> Iterator[Event]:
         t = time.perf_counter()
         plan = extractive.plan(question, numbered, self.retriever.embedder, self.settings,
-                               focus=set(resolved.focus), named=named, survey=survey)
+                               focus=set(resolved.focus), named=named, wanted=wanted)
         # A quoted sentence's own "[2]" is not a citation of source 2 (citations.defang).
         text = extractive.compose(extractive.defanged(plan, citations.defang))
         picks = plan.picks

@@ -51,9 +51,17 @@ corpus me tell find give list describe discuss""".split()
 )
 
 Shape = Literal["single", "survey", "comparison"]
+Wanted = Literal["survey", "hedged", "single"]  # what the question asks for (layout())
 SURVEY_MAX = 20  # papers quoted in a survey answer (and its numbered sources)
 SURVEY_CLAIM_BONUS = 0.25  # a survey quotes what each paper does: "we propose ..." preferred
 SURVEY_SENTENCES = 4  # sentences per abstract embedded for a survey (lexical preselection)
+# A hedged single answer (layout()) also quotes, once each, up to HEDGE_MAX of its sources
+# the survey relevance model gives at least HEDGE_RELEVANCE. On dev, with the survey decision
+# held out by question set, a band of [0.1, threshold) and 0.6 raised the gold papers cited
+# on synthesis questions 0.835 -> 0.873 at a citation precision on lookups of 0.826 -> 0.818
+# (0.35: 0.879 / 0.777; the extra papers are always among the first six sources).
+HEDGE_RELEVANCE = 0.6
+HEDGE_MAX = 5
 SURVEY_MIN_GROUPED = 4  # fewer papers are listed without groups
 MAX_GROUPS = 4
 GROUP_DISTANCE = 0.75  # cosine distance (average linkage, topic projected out) sharing a group
@@ -364,8 +372,14 @@ def relevance(features: list[dict[str, float]], model: dict | None = None) -> li
 
 def wants_survey(question: str, hits: list[Hit], embedder: Embedder,
                  named: AbstractSet[str] = frozenset()) -> bool:
-    """A survey of several papers, rather than one paper or a comparison of named ones
-    (assistant/intent.py). Decided once per question, on the full ranking."""
+    return layout(question, hits, embedder, named) == "survey"
+
+
+def layout(question: str, hits: list[Hit], embedder: Embedder,
+           named: AbstractSet[str] = frozenset()) -> Wanted:
+    """A survey of several papers, one paper, or one paper that also names the other papers
+    sure to answer ("hedged"), rather than a comparison of named ones (assistant/intent.py).
+    Decided once per question, on the full ranking."""
     form = question_form(question)
     # Asked for papers in the plural ("which papers ...", "what are the main approaches"):
     # a survey, and the relevance model decides how many papers it holds (one is a lookup).
@@ -374,15 +388,18 @@ def wants_survey(question: str, hits: list[Hit], embedder: Embedder,
     # MicroAdam?" wants that paper (3 such questions), and one survey names a paper ("is
     # there research on whether DPO-style ... matches RLHF?"); as surveys the lookups
     # quoted weak neighbours.
-    return not named and form != "comparison" \
-        and (form == "survey" or intent.wants_survey(question, hits, embedder))
+    if named or form == "comparison":
+        return "single"
+    if form == "survey":
+        return "survey"
+    return intent.decide(question, hits, embedder)
 
 
 def plan(question: str, hits: list[tuple[int, Hit]], embedder: Embedder, settings: Settings,
          focus: AbstractSet[str] = frozenset(), named: AbstractSet[str] = frozenset(),
-         survey: bool | None = None) -> Plan:
+         wanted: Wanted | None = None) -> Plan:
     """Decide the shape and choose papers and sentences. `hits`: (source number, hit);
-    `survey`: the answerer's decision on the full ranking (else decided on `hits`)."""
+    `wanted`: the answerer's layout() on the full ranking (else decided on `hits`)."""
     if not hits:
         return Plan("single", [])
     form = question_form(question)
@@ -394,9 +411,9 @@ def plan(question: str, hits: list[tuple[int, Hit]], embedder: Embedder, setting
         if len(compared) >= 2:
             scored = _score(question, compared, embedder, wants_figure=True)
             return _comparison(scored)
-    if survey is None:
-        survey = wants_survey(question, [h for _, h in hits], embedder, named)
-    if not focus and not named and survey:
+    if wanted is None:
+        wanted = layout(question, [h for _, h in hits], embedder, named)
+    if not focus and not named and wanted == "survey":
         scored = _score(question, hits[:SURVEY_MAX], embedder, wants_figure, contribution=True,
                         limit=SURVEY_SENTENCES)
         model = survey_model()
@@ -409,7 +426,8 @@ def plan(question: str, hits: list[tuple[int, Hit]], embedder: Embedder, setting
         if len(keep) > 1:
             return _survey(keep[:SURVEY_MAX], content_words(question),
                            _embed(embedder, [question])[0])
-    return _single(question, hits, embedder, settings, focus, named, wants_figure)
+    hedged = wanted == "hedged" and not focus and not named
+    return _single(question, hits, embedder, settings, focus, named, wants_figure, hedged)
 
 
 def select(question: str, hits: list[tuple[int, Hit]], embedder: Embedder, settings: Settings,
@@ -419,7 +437,8 @@ def select(question: str, hits: list[tuple[int, Hit]], embedder: Embedder, setti
     return plan(question, hits, embedder, settings, focus, named).picks
 
 
-def _single(question, hits, embedder, settings, focus, named, wants_figure) -> Plan:
+def _single(question, hits, embedder, settings, focus, named, wants_figure,
+            hedged: bool = False) -> Plan:
     # The first-ranked paper is always quoted: retrieval put it first (a title match, the
     # strongest fused evidence), and dropping it for a weaker one misleads. Others are
     # quoted when close to the best on both signals: passage similarity within
@@ -453,7 +472,29 @@ def _single(question, hits, embedder, settings, focus, named, wants_figure) -> P
         taken += [s.vectors[i] for i in best]
         picks.append(Pick(s.hit, s.n, [s.sents[i] for i in best], s.best,
                           s.vectors[best]))
+    if hedged:
+        picks += _also(question, hits, embedder, {p.n for p in picks}, taken)
     return Plan("single", picks, figure_first=wants_figure)
+
+
+def _also(question: str, hits: list[tuple[int, Hit]], embedder: Embedder, quoted: set[int],
+          taken: list[np.ndarray]) -> list[Pick]:
+    """The other sources the survey relevance model is sure answer the question, one quote
+    each (what the paper does), scored exactly as a survey scores them."""
+    scored = _score(question, hits[:SURVEY_MAX], embedder, False, contribution=True,
+                    limit=SURVEY_SENTENCES)
+    probs = relevance(survey_features(question, scored))
+    out: list[Pick] = []
+    for s, p in zip(scored, probs, strict=True):
+        if len(out) >= HEDGE_MAX:
+            break
+        if p < HEDGE_RELEVANCE or s.n in quoted:
+            continue
+        best = _mmr([int(i) for i in np.argsort(-s.scores)], s.vectors, taken, 1)
+        if best:
+            taken.append(s.vectors[best[0]])
+            out.append(Pick(s.hit, s.n, [s.sents[best[0]]], s.best, s.vectors[best]))
+    return out
 
 
 def _mmr(order: list[int], vectors: np.ndarray, taken: list[np.ndarray], k: int) -> list[int]:

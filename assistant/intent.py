@@ -28,6 +28,7 @@ import threading
 from collections import OrderedDict
 from functools import cache
 from importlib import resources
+from typing import Literal
 
 import numpy as np
 
@@ -182,4 +183,18 @@ def survey_probability(question: str, hits: list[Hit], embedder: Embedder) -> fl
 
 
 def wants_survey(question: str, hits: list[Hit], embedder: Embedder) -> bool:
-    return survey_probability(question, hits, embedder) >= model()["threshold"]
+    return decide(question, hits, embedder) == "survey"
+
+
+def decide(question: str, hits: list[Hit], embedder: Embedder) -> Literal["survey", "hedged",
+                                                                            "single"]:
+    """A survey above `threshold`; below it, down to `hedge`, a single answer that also
+    names the other papers the relevance model is sure of ("hedged"): held out by question
+    set, the wording of a new writer's survey questions often reads like a lookup (see
+    `by_set` in intent.json), and a lookup with a few extra strong papers costs less than a
+    survey answered with one paper."""
+    p = survey_probability(question, hits, embedder)
+    m = model()
+    if p >= m["threshold"]:
+        return "survey"
+    return "hedged" if p >= m.get("hedge", m["threshold"]) else "single"

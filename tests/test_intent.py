@@ -46,6 +46,49 @@ def test_fitted_file_is_dev_only_and_matches_the_features():
     assert data["cv_survey_recall"] >= 0.8 and data["cv_single_kept"] >= 0.8
     dims = {len(v) for v in data["centroids"].values()}
     assert len(dims) == 1 and dims.pop() > 100
+    # Held out one question set at a time, with each set's figures kept; the hedged band
+    # lies below the survey threshold and catches more of the held-out survey questions.
+    assert "question set" in data["cv"]
+    assert set(data["by_set"]) <= set(data["fitted_on"])
+    assert 0.0 < data["hedge"] < data["threshold"]
+    assert data["cv_hedged_or_survey"] > data["cv_survey_recall"]
+
+
+@pytest.mark.parametrize(("p", "wanted"), [(0.99, "survey"), (None, "survey"),
+                                            (-1, "hedged"), (0.001, "single")])
+def test_decide_maps_the_probability_to_three_layouts(monkeypatch, p, wanted):
+    m = intent.model()
+    value = {None: m["threshold"], -1: (m["hedge"] + m["threshold"]) / 2}.get(p, p)
+    monkeypatch.setattr(intent, "survey_probability", lambda q, h, e: value)
+    assert intent.decide("q", [], None) == wanted
+
+
+def test_a_hedged_answer_adds_the_sure_papers_once_each(seed_services):
+    """Same first paper and quotes as the single answer, plus sources the survey relevance
+    model is sure of (one quote each, at most HEDGE_MAX)."""
+    q = "text-to-3D generation"
+    hits = list(enumerate(seed_services.retriever.retrieve(q, k=6).hits, start=1))
+    emb, settings = seed_services.embedder, seed_services.settings
+    single = extractive.plan(q, hits, emb, settings, wanted="single")
+    hedged = extractive.plan(q, hits, emb, settings, wanted="hedged")
+    assert hedged.shape == single.shape == "single"
+    def seen(plan):
+        return [(x.n, x.quotes) for x in plan.picks]
+
+    assert seen(hedged)[: len(single.picks)] == seen(single)
+    extra = hedged.picks[len(single.picks):]
+    assert 1 <= len(extra) <= extractive.HEDGE_MAX
+    assert all(len(x.quotes) == 1 for x in extra)
+    scored = extractive._score(q, hits, emb, False, contribution=True,
+                               limit=extractive.SURVEY_SENTENCES)
+    sure = {s.n for s, p in zip(scored, extractive.relevance(
+        extractive.survey_features(q, scored)), strict=True)
+        if p >= extractive.HEDGE_RELEVANCE}
+    assert {x.n for x in extra} <= sure
+    # Named papers and follow-ups about papers on the table are never hedged.
+    focus = {single.picks[0].hit.paper_id}
+    assert seen(extractive.plan(q, hits, emb, settings, focus=focus, wanted="hedged")) == \
+        seen(extractive.plan(q, hits, emb, settings, focus=focus, wanted="single"))
 
 
 def test_probability_moves_with_the_cues():
