@@ -110,7 +110,8 @@ class Retriever:
                     paper = catalog.papers([pid]).get(pid)
                     return paper.abstract if paper else ""
 
-                titles = TitleIndex(catalog.titles(), abstract_of)
+                titles = TitleIndex(catalog.titles(), abstract_of, lambda: (
+                    (pid, f"{t} {x}") for _, pid, t, x in catalog.chunk_rows()))
                 self._aux = (version, vocab, titles)
             return self._aux[1], self._aux[2]
 

@@ -135,3 +135,22 @@ def test_off_corpus_method_abstains_with_a_reason(answerer):
 def test_too_long_question_is_refused_before_any_work(answerer):
     answer = answerer.answer("why " * 3000)
     assert answer.error and "too long" in answer.error and not answer.sources
+
+
+def test_a_name_other_papers_use_as_a_phrase_needs_its_own_casing():
+    """"Convex Optimization: ..." is not named by a question about convex optimization when
+    other papers use the phrase; a name no other paper uses matches in any case."""
+    from assistant.titles import TitleIndex
+
+    titles = {"a": "Convex Optimization: Algorithms and Complexity",
+              "b": "Marconi: Prefix Caching for the Era of Hybrid LLMs",
+              "c": "One", "d": "Two", "e": "Three"}
+    texts = [("a", "convex optimization theorems"), ("b", "prefix caching"),
+             *[(p, f"results from convex optimization for {p}") for p in "cde"]]
+    index = TitleIndex(titles, texts=lambda: iter(texts))
+    assert not index.match("a bound from non-smooth convex optimization theory")
+    assert [m.paper_id for m in index.match("What does Convex Optimization cover?")] == ["a"]
+    assert [m.paper_id for m in index.match("how does marconi work")] == ["b"]
+    # Two other papers are not enough to make a name an ordinary phrase.
+    fewer = TitleIndex(titles, texts=lambda: iter(texts[:-1]))
+    assert [m.paper_id for m in fewer.match("non-smooth convex optimization")] == ["a"]

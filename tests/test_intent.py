@@ -150,3 +150,17 @@ def test_vectors_are_cached_per_question(seed_services):
     second = intent.vectors("a question asked twice", counting)
     assert len(calls) == 1 and np.array_equal(first, second)
     assert np.allclose(np.linalg.norm(first, axis=1), 1.0)
+
+
+def test_a_single_answer_adds_at_most_one_runner_up_it_is_sure_of(seed_services,
+                                                                   monkeypatch):
+    q = "Is there a paper on prefix caching for hybrid attention and state-space models?"
+    hits = list(enumerate(seed_services.retriever.retrieve(q, k=6).hits, start=1))
+    emb, settings = seed_services.embedder, seed_services.settings
+    alone = extractive.plan(q, hits, emb, settings, wanted="single")
+    # No other source comes near the bar: the lookup quotes its paper alone.
+    assert [x.n for x in alone.picks] == [1]
+    monkeypatch.setattr(extractive, "RUNNER_UP_RELEVANCE", 0.15)  # every weak neighbour passes
+    more = extractive.plan(q, hits, emb, settings, wanted="single")
+    assert [x.n for x in more.picks][:1] == [1] and len(more.picks) == 2
+    assert len(more.picks[1].quotes) == 1
