@@ -15,6 +15,7 @@ capitalised word mid-sentence) is never "corrected": an unknown name is a signal
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 import threading
@@ -152,7 +153,8 @@ class Vocabulary:
 
     def correct(self, question: str) -> Correction:
         """Replace misspelled words (unknown to the corpus and to English) with the closest
-        known word: edit distance 1 for words of 4-7 letters, 2 for longer ones."""
+        known word: edit distance 1 for words of 4-7 letters, 2 for longer ones; failing
+        that, a clipped word with the corpus word it begins ("params" -> "parameters")."""
         fixes: list[tuple[str, str]] = []
         out = []
         last = 0
@@ -187,7 +189,7 @@ class Vocabulary:
         found = process.extract(w, choices, scorer=OSA.distance, score_cutoff=max_d,
                                 limit=20)
         if not found:
-            return None
+            return self._expand(word)
         # Ties: a left-out letter is the commonest slip ("wich" -> "which", not "with"),
         # then the corpus's own words, then the commoner English word.
         def slip(c: str) -> int:
@@ -195,3 +197,28 @@ class Vocabulary:
 
         best = min(found, key=lambda f: (f[1], slip(f[0]), -weight[f[0]]))
         return best[0]
+
+    @cached_property
+    def _sorted_surface(self) -> list[str]:
+        return sorted(self._surface)
+
+    def _expand(self, word: str) -> str | None:
+        """A clipped word the corpus spells out ("params" -> "parameters", "backprop" ->
+        "backpropagation"): the corpus's commonest word it begins, at least two letters
+        longer, seen three times or more. Lower case only (a name is not a clipping)."""
+        if not word.islower():
+            return None
+        plural = word.endswith("s")
+        stem = word[:-1] if plural else word
+        if len(stem) < 4:
+            return None
+        counts, ordered = self._surface, self._sorted_surface
+        found = []
+        for w in ordered[bisect.bisect_left(ordered, stem):]:
+            if not w.startswith(stem):
+                break
+            if len(w) >= len(stem) + 2 and counts[w] >= 3:
+                found.append(w)
+        if plural:
+            found = [w for w in found if w.endswith("s")] or found
+        return max(found, key=lambda w: (counts[w], w)) if found else None

@@ -130,3 +130,17 @@ def test_a_model_file_without_every_weight_is_refused():
     with pytest.raises(ValueError, match="fit_abstention"):
         model_from_dict({"weights": {"dense_top": 1.0}, "bias": 0, "threshold": 0.5,
                          "mean": {}, "scale": {}})
+
+
+def test_a_clipped_word_is_spelled_out_with_the_corpus_word_it_begins():
+    """"params" is not a typo of anything within edit distance, but the corpus spells it out;
+    a clipping of a rare word, or a capitalised name, is left alone."""
+    texts = ["The number of parameters matters.", "We count parameters and parameter "
+             "sharing.", "Fewer parameters, same accuracy.", "Backpropagation once."]
+    rows = [(f"c{i}", f"p{i}", "t", x) for i, x in enumerate(texts)]
+    vocab = Vocabulary(KeywordIndex.build(rows, 1), lambda: iter(texts))
+    fixed = vocab.correct("how do params scale with data")
+    assert fixed.fixes == [("params", "parameters")]
+    assert fixed.text == "how do parameters scale with data"
+    assert vocab.correct("training without backprop").fixes == []  # seen once only
+    assert vocab.correct("what is Params").fixes == []  # a name, as written
