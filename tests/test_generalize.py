@@ -137,20 +137,32 @@ def test_too_long_question_is_refused_before_any_work(answerer):
     assert answer.error and "too long" in answer.error and not answer.sources
 
 
-def test_a_name_other_papers_use_as_a_phrase_needs_its_own_casing():
+def test_a_name_other_papers_write_as_a_lower_case_phrase_needs_its_own_casing():
     """"Convex Optimization: ..." is not named by a question about convex optimization when
-    other papers use the phrase; a name no other paper uses matches in any case."""
+    other papers write the phrase in lower case; a name other papers cite capitalised, or
+    that no other paper uses, matches in any case."""
     from assistant.titles import TitleIndex
 
     titles = {"a": "Convex Optimization: Algorithms and Complexity",
               "b": "Marconi: Prefix Caching for the Era of Hybrid LLMs",
+              "f": "Direct Preference Optimization: Your Language Model is Secretly a Reward",
               "c": "One", "d": "Two", "e": "Three"}
     texts = [("a", "convex optimization theorems"), ("b", "prefix caching"),
-             *[(p, f"results from convex optimization for {p}") for p in "cde"]]
+             *[(p, f"results from convex optimization for {p}; unlike Direct Preference "
+                   "Optimization (DPO)") for p in "cde"]]
     index = TitleIndex(titles, texts=lambda: iter(texts))
     assert not index.match("a bound from non-smooth convex optimization theory")
     assert [m.paper_id for m in index.match("What does Convex Optimization cover?")] == ["a"]
     assert [m.paper_id for m in index.match("how does marconi work")] == ["b"]
+    assert [m.paper_id for m in index.match("is direct preference optimization stable?")] == \
+        ["f"]
     # Two other papers are not enough to make a name an ordinary phrase.
     fewer = TitleIndex(titles, texts=lambda: iter(texts[:-1]))
     assert [m.paper_id for m in fewer.match("non-smooth convex optimization")] == ["a"]
+
+
+def test_a_comparison_naming_a_famous_method_in_lower_case_finds_it(answerer):
+    answer = answerer.answer(
+        "how does direct preference optimization compare with creative preference optimization?")
+    cited = {s.title.split(":")[0] for s in answer.sources if f"[{s.n}]" in answer.answer}
+    assert {"Direct Preference Optimization", "Creative Preference Optimization"} <= cited
