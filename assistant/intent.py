@@ -182,10 +182,6 @@ def survey_probability(question: str, hits: list[Hit], embedder: Embedder) -> fl
     return probability(features(question, hits, vectors(question, embedder), _centroids()))
 
 
-def wants_survey(question: str, hits: list[Hit], embedder: Embedder) -> bool:
-    return decide(question, hits, embedder) == "survey"
-
-
 def decide(question: str, hits: list[Hit], embedder: Embedder) -> Literal["survey", "hedged",
                                                                             "single"]:
     """A survey above `threshold`; below it, down to `hedge`, a single answer that also

@@ -135,15 +135,12 @@ def fit(data, target: float = TARGET_FALSE_ABSTENTION) -> dict:
 
 def held_out_by_set(data) -> dict:
     """Refit without each question set in turn; its figures at that fit's own threshold."""
-    x = np.array([d[0] for d in data], dtype=float)
     out = {}
     for name in sorted({d[4] for d in data} - {"named"}):
         model = fit([d for d in data if d[4] != name])
-        z = model["bias"] + sum(
-            model["weights"][f] * (x[:, i] - model["mean"][f]) / model["scale"][f]
-            for i, f in enumerate(coverage.FEATURES))
-        p = 1.0 / (1.0 + np.exp(-z))
-        held = [(pi, d) for pi, d in zip(p, data, strict=True) if d[4] == name]
+        fitted = coverage.model_from_dict(model)
+        held = [(fitted.probability(dict(zip(coverage.FEATURES, d[0], strict=True))), d)
+                for d in data if d[4] == name]
 
         def share(keep, abstain: bool, held=held, t=model["threshold"]):
             got = [(pi < t) == abstain for pi, d in held if keep(d)]
