@@ -226,3 +226,13 @@ def test_ask_an_empty_question_is_a_clear_usage_error(cli, tmp_path):
         assert result.exit_code == 2
         assert "the question is empty" in result.output
         assert "Checked answer" not in result.output
+
+
+def test_ask_says_what_it_searched_for_when_it_fixed_the_spelling(cli, seed_settings):
+    typo = cli("ask", "wich optimizers cut memmory use?", "--mode", "extractive",
+               *data_args(seed_settings))
+    assert typo.exit_code == 0, typo.output
+    assert "Searched for: which optimizers cut memory use?" in typo.output
+    clean = cli("ask", "which optimizers cut memory use?", "--mode", "extractive",
+                *data_args(seed_settings))
+    assert clean.exit_code == 0 and "Searched for" not in clean.output

@@ -79,6 +79,14 @@ def test_answer_markdown_has_facts_line_with_mode_and_latency():
     assert "1.2 s" in facts
 
 
+def test_facts_line_says_what_was_searched_when_the_spelling_was_fixed():
+    plain = cited_answer()
+    assert "searched for" not in render.facts_line(plain)
+    fixed = plain.model_copy(update={"searched_for": "which optimizers cut memory use",
+                                     "corrections": [("memmory", "memory")]})
+    assert "searched for: which optimizers cut memory use" in render.facts_line(fixed)
+
+
 def test_streaming_markdown_links_known_sources_and_shows_cursor():
     answer = cited_answer()
     partial = render.streaming_markdown("Stored in 4 bits [1", answer.sources)

@@ -278,6 +278,8 @@ def facts_line(answer: Answer, *, priced: bool = False) -> str:
         if price:
             cost = (usage.prompt_tokens * price[0] + usage.completion_tokens * price[1]) / 1e6
             parts.append(f"≈${cost:.4f}" if cost >= 0.0001 else "<$0.0001")
+    if answer.corrections:  # the spelling was fixed: say what was actually searched
+        parts.append(f"searched for: {answer.searched_for}")
     if answer.removed_citations:
         bad = ", ".join(f"[{n}]" for n in dict.fromkeys(answer.removed_citations))
         parts.append(f"removed invalid citation{'s' if len(answer.removed_citations) > 1 else ''}"
