@@ -282,8 +282,11 @@ class Answerer:
             claims = []
         base["timings_ms"]["support_ms"] = _ms(t)
         base["timings_ms"]["total_ms"] = _ms(t0)
+        asked = base.get("searched_for") or base.get("standalone_query") or base["question"]
         return Answer(
             claims=claims,
+            unstated=support.unstated_figures(
+                asked, by_n[checked.cited[0]] if checked.cited else None),
             answer=checked.text,
             citations=[Citation(n=n, paper_id=by_n[n].paper_id, title=by_n[n].title)
                        for n in checked.cited],

@@ -199,6 +199,10 @@ def print_answer(services, question: str, history: list[Answer], mode: str | Non
     if final.flagged_sentences:
         say(f"{len(final.flagged_sentences)} sentence(s) cite nothing.", fg="yellow")
     print_claim_flags(final)
+    from assistant.support import unstated_text
+
+    if note := unstated_text(final):
+        say(f"⚠ Premise: {note}", fg="yellow")
     if final.corrections:  # the spelling was fixed: say what was actually searched
         say(f"Searched for: {final.searched_for}", dim=True)
     facts = f"mode: {final.mode} · {final.timings_ms.get('total_ms', 0):.0f} ms"

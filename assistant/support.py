@@ -42,7 +42,7 @@ from functools import cache
 import numpy as np
 
 from assistant.citations import MARKER, parse_numbers, sentences, uncited_sentences
-from assistant.types import Claim, Source
+from assistant.types import Answer, Claim, Source
 
 FEATURES = ("cos_best", "cover_cidf", "bg_q99")
 BACKGROUND = 300  # corpus sentences a claim is compared with (fixed sample)
@@ -170,9 +170,10 @@ def stated_values(text: str) -> list[tuple[float, float]]:
     return out
 
 
-def missing_figures(claim: str, stated: list[tuple[float, float]]) -> list[str]:
+def missing_figures(claim: str, stated: list[tuple[float, float]], *,
+                    words: bool = True) -> list[str]:
     """Figures of `claim` that no statement of the source matches (within rounding)."""
-    return [f.text for f in figures(claim)
+    return [f.text for f in figures(claim, words=words)
             if not any(abs(a - v) <= max(tol, atol) + 1e-9 * max(1.0, abs(v))
                        for v, tol in f.values for a, atol in stated)]
 
@@ -613,6 +614,34 @@ def checker_for(embedder, corpus: Corpus | None = None) -> Checker:
         if corpus is not None:
             c.corpus = corpus
         return c
+
+
+def unstated_figures(question: str, lead: Source | None) -> list[str]:
+    """Figures the question states ("over 65% MFU", "on 4 GPUs") that the answer's first-cited
+    paper does not state, in any equivalent form. The question may rest on a false premise,
+    or ask a detail the abstract does not give: the answer says so instead of letting the
+    citation vouch for it. Only the lead paper counts, since another paper stating "65%" says
+    nothing about this one. Left out: years (a paper's year is not in its abstract) and the
+    bounds of a math condition ("when rho < 0")."""
+    if lead is None:
+        return []
+    stated = stated_values(f"{lead.title}\n{lead.abstract}")
+    # Digits only: a question's "half" is as often "I half remember" as a figure.
+    missing = missing_figures(_CONDITION.sub(" ", question), stated, words=False)
+    return list(dict.fromkeys(f for f in missing if not _YEAR.fullmatch(f)))
+
+
+def unstated_text(answer: Answer) -> str | None:
+    """The warning shown with an answer whose question states figures its lead paper does
+    not ("[1] does not state 65%, 12,000 ..."); None when there is nothing to say."""
+    if answer.abstained or not answer.unstated or not answer.citations:
+        return None
+    return (f"[{answer.citations[0].n}] does not state {', '.join(answer.unstated)} from the "
+            "question: check the question's premise against the quotes")
+
+
+_YEAR = re.compile(r"(?:19|20)\d\d")
+_CONDITION = re.compile(r"[<>=≤≥≠]\s*-?\d+(?:\.\d+)?")
 
 
 def check_answer(text: str, sources: Sequence[Source], embedder,

@@ -184,3 +184,23 @@ def test_what_does_it_propose_quotes_the_contribution(answerer):
     assert quotes and any(re.search(r"\b(we|this paper|this work) (\w+ )?(propose|introduce|"
                                     r"present|develop|identify|construct|design|build)", q, re.I)
                           for q in quotes), quotes
+
+
+MEGASCALE = "MegaScale: Scaling Large Language Model Training to More Than 10,000 GPUs"
+
+
+def test_a_figure_the_lead_paper_does_not_state_is_named_as_unstated(answerer):
+    """A question resting on a figure its paper does not give (the abstract says 55.2% MFU on
+    12,288 GPUs) is answered with the paper, and the answer says which of the question's
+    figures the paper does not state; the figures it does state are not named."""
+    wrong = answerer.answer("Which paper reaches 70% MFU training a 175B model on 12,288 GPUs?")
+    assert not wrong.abstained and wrong.citations[0].title == MEGASCALE
+    assert wrong.unstated == ["70%"]
+    right = answerer.answer("Which paper reaches 55.2% MFU training a 175B model on 12,288 "
+                            "GPUs?")
+    assert right.citations[0].title == MEGASCALE and right.unstated == []
+
+
+def test_questions_without_figures_name_none_unstated(answers):
+    for question in ANSWERED:
+        assert answers[question][1].unstated == []

@@ -228,6 +228,16 @@ def test_ask_an_empty_question_is_a_clear_usage_error(cli, tmp_path):
         assert "Checked answer" not in result.output
 
 
+def test_ask_warns_when_the_lead_paper_does_not_state_the_questions_figure(cli, seed_settings):
+    out = cli("ask", "Which paper reaches 70% MFU training a 175B model on 12,288 GPUs?",
+              "--mode", "extractive", *data_args(seed_settings))
+    assert out.exit_code == 0, out.output
+    assert "Premise: [1] does not state 70% from the question" in out.output
+    fine = cli("ask", "Which paper reaches 55.2% MFU training a 175B model on 12,288 GPUs?",
+               "--mode", "extractive", *data_args(seed_settings))
+    assert fine.exit_code == 0 and "Premise" not in fine.output
+
+
 def test_ask_says_what_it_searched_for_when_it_fixed_the_spelling(cli, seed_settings):
     typo = cli("ask", "wich optimizers cut memmory use?", "--mode", "extractive",
                *data_args(seed_settings))

@@ -23,6 +23,7 @@ from assistant.support import (
     figures,
     missing_figures,
     stated_values,
+    unstated_figures,
     verify,
 )
 from assistant.types import Answer, Claim, Source
@@ -73,6 +74,17 @@ def test_equivalent_figures_count_as_stated(claim, source):
 ])
 def test_changed_figures_are_missing(claim, source, missing):
     assert missing_figures(claim, stated_values(source)) == missing
+
+
+def test_unstated_figures_are_the_questions_figures_its_lead_paper_does_not_state():
+    lead = sources(TRAFFIC)[0]  # "falls by 17%", 2,500 intersections
+    assert unstated_figures("Which paper cuts waiting time by 30% at 2,500 intersections?",
+                            lead) == ["30%"]
+    assert unstated_figures("the 17% drop over 2500 intersections?", lead) == []
+    # Years, math conditions and a figure written as a word ("I half remember") are not
+    # claims about the paper; no lead paper, nothing to check against.
+    assert unstated_figures("a 2021 paper, for rho < 0, that I half remember", lead) == []
+    assert unstated_figures("30% at 2,500 intersections", None) == []
 
 
 def test_names_with_digits_and_markers_are_not_figures():

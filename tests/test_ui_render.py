@@ -87,6 +87,20 @@ def test_facts_line_says_what_was_searched_when_the_spelling_was_fixed():
     assert "searched for: which optimizers cut memory use" in render.facts_line(fixed)
 
 
+def test_figures_the_lead_paper_does_not_state_are_said_up_front_and_exported():
+    plain = cited_answer()
+    assert 'class="premise"' not in render.answer_to_markdown(plain)
+    premise = plain.model_copy(update={"unstated": ["65%", "12,000"]})
+    html = render.answer_to_markdown(premise)
+    note = "[1] does not state 65%, 12,000 from the question"
+    assert html.index('class="premise"') < html.index('href="#src-1"')  # before the answer
+    assert note in text_of(html)
+    assert note in render.export_markdown([premise]).replace("\\", "")
+    # An abstention has no lead paper to hold the figures against.
+    gone = premise.model_copy(update={"abstained": True})
+    assert 'class="premise"' not in render.answer_to_markdown(gone)
+
+
 def test_streaming_markdown_links_known_sources_and_shows_cursor():
     answer = cited_answer()
     partial = render.streaming_markdown("Stored in 4 bits [1", answer.sources)

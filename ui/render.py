@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from assistant.citations import MARKER, parse_numbers
 from assistant.display import clean_latex
 from assistant.links import semantic_scholar_url
-from assistant.support import claim_flag_text
+from assistant.support import claim_flag_text, unstated_text
 from assistant.types import Answer, Claim, Source
 
 # USD per 1M tokens (input, output): OpenAI list prices, for a cost estimate on OpenAI's own
@@ -295,6 +295,9 @@ def answer_to_markdown(answer: Answer, *, priced: bool = False) -> str:
     body = cited_markdown(answer.answer, answer.sources, answer.claims)
     if answer.error and not answer.answer.lstrip().startswith("⚠"):
         body = f"⚠ {body}"
+    if note := unstated_text(answer):
+        # Up front: the question's own figures are not what the papers say.
+        body = f'<p class="premise">⚠ {escape_html(note[0].upper() + note[1:])}</p>\n\n{body}'
     facts = escape_html(facts_line(answer, priced=priced))
     return f'{body}\n\n<small class="facts">{facts}</small>'
 
@@ -491,6 +494,8 @@ def export_markdown(answers: Sequence[Answer], *, now: datetime | None = None,
     for i, a in enumerate(answers, start=1):
         valid = {s.n for s in a.sources}
         lines += [f"## {i}. {_inline(a.question, 'md', emphasis=True)}", ""]
+        if note := unstated_text(a):
+            lines += [f"> ⚠ {_inline(note[0].upper() + note[1:], 'md', emphasis=True)}", ""]
         lines += [_export_answer_text(a.answer, valid), ""]
         lines += [f"_{escape_md(facts_line(a, priced=priced))}_", ""]
         checks = [(c, f) for c in a.claims if (f := claim_flag_text(c))]
