@@ -398,7 +398,46 @@ def layout(question: str, hits: list[Hit], embedder: Embedder,
         return "single"
     if form == "survey":
         return "survey"
-    return intent.decide(question, hits, embedder)
+    return intent.decide(question, hits, embedder,
+                         peer_relevance(question, list(enumerate(hits, start=1)), embedder))
+
+
+PEERS = 3  # other candidates whose survey relevance makes intent's "peers" feature
+
+
+def peer_relevance(question: str, hits: list[tuple[int, Hit]], embedder: Embedder) -> float:
+    """Mean survey relevance of the best PEERS candidates after the first: several papers
+    answer a survey question, one answers a lookup. Scored exactly as a survey scores them
+    (the sentence vectors are cached, so a survey or hedged answer reuses them)."""
+    if len(hits) < 2:
+        return 0.0
+    _, probs = _candidates(question, hits, embedder)
+    return float(np.mean(sorted(probs[1:], reverse=True)[:PEERS]))
+
+
+_SCORED: OrderedDict[tuple, tuple[list[_Scored], list[float]]] = OrderedDict()
+_SCORED_LOCK = threading.Lock()
+
+
+def _candidates(question: str, hits: list[tuple[int, Hit]], embedder: Embedder,
+                wants_figure: bool = False) -> tuple[list[_Scored], list[float]]:
+    """The first SURVEY_MAX hits scored as a survey scores them, and their survey relevance.
+    Kept for the last few questions: the layout decision, the survey and a hedged answer's
+    extra sources all ask for the same candidates."""
+    key = (id(embedder), question, wants_figure,
+           tuple((n, h.paper_id, h.abstract) for n, h in hits[:SURVEY_MAX]))
+    with _SCORED_LOCK:
+        if key in _SCORED:
+            _SCORED.move_to_end(key)
+            return _SCORED[key]
+    scored = _score(question, hits[:SURVEY_MAX], embedder, wants_figure, contribution=True,
+                    limit=SURVEY_SENTENCES)
+    out = (scored, relevance(survey_features(question, scored)))
+    with _SCORED_LOCK:
+        _SCORED[key] = out
+        while len(_SCORED) > 16:
+            _SCORED.popitem(last=False)
+    return out
 
 
 def plan(question: str, hits: list[tuple[int, Hit]], embedder: Embedder, settings: Settings,
@@ -420,10 +459,8 @@ def plan(question: str, hits: list[tuple[int, Hit]], embedder: Embedder, setting
     if wanted is None:
         wanted = layout(question, [h for _, h in hits], embedder, named)
     if not focus and not named and wanted == "survey":
-        scored = _score(question, hits[:SURVEY_MAX], embedder, wants_figure, contribution=True,
-                        limit=SURVEY_SENTENCES)
+        scored, probs = _candidates(question, hits, embedder, wants_figure)
         model = survey_model()
-        probs = relevance(survey_features(question, scored), model)
         keep = [s for s, p in zip(scored, probs, strict=True) if p >= model["threshold"]]
         keep = [scored[0]] + [s for s in keep if s is not scored[0]]
         # A survey of one paper is a lookup: the retrieval holds one dominant paper. (A
@@ -488,9 +525,7 @@ def _also(question: str, hits: list[tuple[int, Hit]], embedder: Embedder, quoted
           taken: list[np.ndarray], bar: float, most: int) -> list[Pick]:
     """Up to `most` other sources the survey relevance model gives at least `bar`, one quote
     each (what the paper does), scored exactly as a survey scores them."""
-    scored = _score(question, hits[:SURVEY_MAX], embedder, False, contribution=True,
-                    limit=SURVEY_SENTENCES)
-    probs = relevance(survey_features(question, scored))
+    scored, probs = _candidates(question, hits, embedder)
     out: list[Pick] = []
     for s, p in zip(scored, probs, strict=True):
         if len(out) >= most:

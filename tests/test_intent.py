@@ -59,8 +59,23 @@ def test_fitted_file_is_dev_only_and_matches_the_features():
 def test_decide_maps_the_probability_to_three_layouts(monkeypatch, p, wanted):
     m = intent.model()
     value = {None: m["threshold"], -1: (m["hedge"] + m["threshold"]) / 2}.get(p, p)
-    monkeypatch.setattr(intent, "survey_probability", lambda q, h, e: value)
-    assert intent.decide("q", [], None) == wanted
+    monkeypatch.setattr(intent, "survey_probability", lambda q, h, e, peers: value)
+    assert intent.decide("q", [], None, 0.0) == wanted
+
+
+def test_peers_tell_a_topic_many_papers_answer_from_one_paper_described(seed_services):
+    """The survey relevance of the best other candidates: high when several papers answer
+    the question (a topic), low when one does (a paper described by what it does)."""
+    emb = seed_services.embedder
+
+    def peers(q):
+        hits = seed_services.retriever.retrieve(q, k=20).hits
+        return extractive.peer_relevance(q, list(enumerate(hits, start=1)), emb)
+
+    topic = peers("3D Gaussian Splatting for large city-scale scenes")
+    one = peers("prefix caching for hybrid LLMs that mix attention with state space layers")
+    assert topic > one + 0.2, (topic, one)
+    assert extractive.peer_relevance("q", [], emb) == 0.0
 
 
 def test_a_hedged_answer_adds_the_sure_papers_once_each(seed_services):
