@@ -21,7 +21,7 @@ import re
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*[A-Za-z]|[A-Za-z]")
 # Capitals after the first letter (SMoA, vLLM, GPTQ), or letters and digits together (NF4).
@@ -67,6 +67,29 @@ def _english() -> dict[str, int]:
                     if count:
                         _english_cache[word] = int(count)
         return _english_cache
+
+
+PHRASE_MIN_COUNT = 10_000_000  # symspellpy bigram count of a common two-word phrase
+
+
+@cache
+def _phrases() -> dict[str, str]:
+    """Common English two-word phrases by their run-together spelling ("eachother" ->
+    "each other"), from symspellpy's bigram counts (loaded on the first unknown word)."""
+    import importlib.resources
+
+    path = importlib.resources.files("symspellpy") / "frequency_bigramdictionary_en_243_342.txt"
+    out: dict[str, tuple[int, str]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        if len(parts) != 3 or not parts[2].isdigit() or int(parts[2]) < PHRASE_MIN_COUNT:
+            continue
+        left, right, count = parts[0], parts[1], int(parts[2])
+        if left.isalpha() and right.isalpha():
+            joined = left + right
+            if joined not in out or out[joined][0] < count:
+                out[joined] = (count, f"{left} {right}")
+    return {k: v for k, (_, v) in out.items()}
 
 
 def looks_like_name(token: str, first: bool = False) -> bool:
@@ -154,7 +177,8 @@ class Vocabulary:
     def correct(self, question: str) -> Correction:
         """Replace misspelled words (unknown to the corpus and to English) with the closest
         known word: edit distance 1 for words of 4-7 letters, 2 for longer ones; failing
-        that, a clipped word with the corpus word it begins ("params" -> "parameters")."""
+        that, a clipped word with the corpus word it begins ("params" -> "parameters"), or
+        two words run together ("eachother" -> "each other")."""
         fixes: list[tuple[str, str]] = []
         out = []
         last = 0
@@ -184,6 +208,8 @@ class Vocabulary:
         from rapidfuzz import process
         from rapidfuzz.distance import OSA
 
+        if phrase := self._split(word):  # an exact phrase beats a one-letter slip ("alot")
+            return phrase
         choices, weight = self._candidates
         max_d = 1 if len(w) < 8 else 2
         found = process.extract(w, choices, scorer=OSA.distance, score_cutoff=max_d,
@@ -197,6 +223,15 @@ class Vocabulary:
 
         best = min(found, key=lambda f: (f[1], slip(f[0]), -weight[f[0]]))
         return best[0]
+
+    def _split(self, word: str) -> str | None:
+        """Two words run together ("eachother" -> "each other", "inorder" -> "in order"): a
+        lower-case word English does not know whose split is a common English phrase.
+        Common phrases only, so a lower-case name made of two words ("deepseek") stays a
+        name."""
+        if not word.islower() or len(word) < 4 or _english().get(word, 0):
+            return None
+        return _phrases().get(word)
 
     @cached_property
     def _sorted_surface(self) -> list[str]:

@@ -144,3 +144,17 @@ def test_a_clipped_word_is_spelled_out_with_the_corpus_word_it_begins():
     assert fixed.text == "how do parameters scale with data"
     assert vocab.correct("training without backprop").fixes == []  # seen once only
     assert vocab.correct("what is Params").fixes == []  # a name, as written
+
+
+def test_two_words_run_together_are_split_only_into_a_common_phrase():
+    """"eachother" is no word and no slip of one, but "each other" is a common English
+    phrase; a lower-case name made of two words ("deepseek") is not, so it stays a name and
+    still counts as a term the corpus lacks."""
+    texts = ["Agents talk to each other.", "Memory of a model."]
+    rows = [(f"c{i}", f"p{i}", "t", x) for i, x in enumerate(texts)]
+    vocab = Vocabulary(KeywordIndex.build(rows, 1), lambda: iter(texts))
+    fixed = vocab.correct("agents talking to eachother, alot")
+    assert fixed.fixes == [("eachother", "each other"), ("alot", "a lot")]
+    assert fixed.text == "agents talking to each other, a lot"
+    assert vocab.correct("what did deepseek and graphsage report").fixes == []
+    assert vocab.correct("Eachother").fixes == []  # written as a name
