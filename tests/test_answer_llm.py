@@ -299,3 +299,15 @@ def test_failed_condense_falls_back_to_the_rule_based_query(make, server, first_
     assert answer.standalone_query.startswith(FOLLOW_UP) and MARCONI in answer.standalone_query
     assert answer.sources[0].title == MARCONI
     assert [c.title for c in answer.citations] == [MARCONI]
+
+
+def test_a_generated_answer_also_says_which_of_the_questions_figures_its_paper_lacks(
+        make, server):
+    """The premise check runs after generation too (the stream's last event): a question
+    asking about 70% MFU, answered from a paper that reports 55.2%, says so."""
+    server.queue(Reply(text="MegaScale trains a 175B model on 12,288 GPUs [1]."))
+    events = list(make().stream("Which paper reaches 70% MFU training a 175B model on 12,288 "
+                                "GPUs?"))
+    final = events[-1].data
+    assert final.citations[0].title.startswith("MegaScale")
+    assert final.unstated == ["70%"]
