@@ -204,3 +204,15 @@ def test_a_figure_the_lead_paper_does_not_state_is_named_as_unstated(answerer):
 def test_questions_without_figures_name_none_unstated(answers):
     for question in ANSWERED:
         assert answers[question][1].unstated == []
+
+
+def test_a_figure_question_leads_with_a_figure_even_from_a_less_similar_sentence(answerer):
+    """The sentences most like "how much faster is TPO ..." state no figure; the answer
+    still leads with the abstract's best sentence that does."""
+    from assistant.extractive import _FIGURE
+
+    a = answerer.answer("how much faster is TPO than previous methods at clustering "
+                        "attributed bipartite graphs")
+    assert a.citations[0].title.startswith("Effective Clustering on Large Attributed Bipartite")
+    first = bullet_quotes(a)[0]
+    assert first[0] == a.citations[0].n and _FIGURE.search(first[1]), first
