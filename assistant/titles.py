@@ -122,7 +122,9 @@ class TitleIndex:
         if not found and self._acronyms:
             upper = set(re.findall(r"\b[A-Z]{2,6}\b", question))
             for pid, acronym, name in self._acronyms:
-                if acronym in upper and self._defines(pid, acronym):
+                # As for names: "DPO-style training" or "Online-DPO" is not the DPO paper.
+                if acronym in upper and self._defines(pid, acronym) and not re.search(
+                        rf"\b{acronym}-\w|\w-{acronym}\b", question):
                     add(pid, FUZZY, name)
         return sorted(found.values(), key=lambda m: (-m.strength, -len(m.matched)))
 

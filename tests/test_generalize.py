@@ -106,6 +106,16 @@ def test_title_index_needs_the_casing_of_an_everyday_name():
     assert [m.paper_id for m in index.match("smoa results?")] == ["p2"]
 
 
+def test_an_acronym_joined_to_another_word_names_a_kind_not_the_paper():
+    """As "ZeRO-Infinity" is not "ZeRO": "DPO-style training" asks about methods like DPO,
+    "Online-DPO" is another method; "DPO" alone names the paper."""
+    index = TitleIndex({"p1": "Direct Preference Optimization: Your Language Model is "
+                              "Secretly a Reward Model"})
+    assert [m.paper_id for m in index.match("how does DPO drop the reward model?")] == ["p1"]
+    assert index.match("aligning video generators with DPO-style training?") == []
+    assert index.match("is Online-DPO better?") == []
+
+
 def test_a_misspelt_name_matches_but_an_everyday_word_near_it_does_not():
     index = TitleIndex({"p1": "Gradientclipper: Adaptive Clipping for Training"})
     assert [m.paper_id for m in index.match("what does Gradientcliper propose?")] == ["p1"]
