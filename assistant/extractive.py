@@ -407,8 +407,8 @@ PEERS = 3  # other candidates whose survey relevance makes intent's "peers" feat
 
 def peer_relevance(question: str, hits: list[tuple[int, Hit]], embedder: Embedder) -> float:
     """Mean survey relevance of the best PEERS candidates after the first: several papers
-    answer a survey question, one answers a lookup. Scored exactly as a survey scores them
-    (the sentence vectors are cached, so a survey or hedged answer reuses them)."""
+    answer a survey question, one answers a lookup. Scored exactly as a survey scores them,
+    once: the survey or hedged answer that follows reuses the scored candidates."""
     if len(hits) < 2:
         return 0.0
     _, probs = _candidates(question, hits, embedder)
