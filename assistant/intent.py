@@ -19,9 +19,11 @@ regression (weights in assistant/intent.json, fitted on dev questions by
   of assistant/extractive.py (mean of the top three below the first paper). A survey
   question has several papers that answer it whatever its wording; a lookup has one. Held
   out by question set, this raised survey recall 0.85 -> 0.97 at the accuracy-optimal
-  threshold (0.64 -> 0.89 on the newest writer's set) for 0.92 -> 0.89 of lookups kept
+  threshold (0.64 -> 0.89 on the newest writer's set) for 0.92 -> 0.90 of lookups kept
   single; checked nested too, with the relevance model refitted without the held-out set
-  (0.975 / 0.89: the relevance model's dev fit does not leak into this).
+  (0.975 / 0.89: the relevance model's dev fit does not leak into this). It costs every
+  question left to this decision the scoring of 20 candidates, which the survey or hedged
+  answer then reuses (extractive._candidates).
 
 Comparison questions are recognised before this (assistant/extractive.py) and named papers
 make a lookup; this only decides survey vs single.

@@ -119,8 +119,8 @@ class Answer(BaseModel):
     claims: list[Claim] = Field(
         default_factory=list, description="Every sentence checked against the papers it cites.")
     unstated: list[str] = Field(
-        default_factory=list, description="Figures the question states that none of the cited "
-        "papers states: a false premise, or a detail the abstracts do not give.")
+        default_factory=list, description="Figures the question states that the answer's "
+        "first-cited paper does not: a false premise, or a detail its abstract does not give.")
     timings_ms: dict[str, float] = Field(default_factory=dict)
     usage: Usage | None = None
     model: str | None = None
