@@ -26,7 +26,7 @@ DATASETS_DIR = EVALS_DIR / "datasets"
 DEV_DATASETS = (DATASETS_DIR / "dev.jsonl", DATASETS_DIR / "dev_styles.jsonl",
                 DATASETS_DIR / "dev_paraphrase.jsonl", DATASETS_DIR / "dev_more.jsonl",
                 DATASETS_DIR / "dev_themes2.jsonl", DATASETS_DIR / "dev_themes3.jsonl",
-                DATASETS_DIR / "dev_themes4.jsonl",
+                DATASETS_DIR / "dev_themes4.jsonl", DATASETS_DIR / "dev_themes5.jsonl",
                 DATASETS_DIR / "dev_offcorpus2.jsonl", DATASETS_DIR / "dev_lookup2.jsonl",
                 DATASETS_DIR / "dev_offcorpus3.jsonl")
 TEST_DATASET = DATASETS_DIR / "test.jsonl"
