@@ -25,8 +25,9 @@ regression (weights in assistant/intent.json, fitted on dev questions by
   question left to this decision the scoring of 20 candidates, which the survey or hedged
   answer then reuses (extractive._candidates).
 
-Comparison questions are recognised before this (assistant/extractive.py) and named papers
-make a lookup; this only decides survey vs single.
+Comparison questions are recognised before this (assistant/extractive.py); this only decides
+survey vs single, also for a question naming a paper (a survey of the papers around it is
+led by the named one).
 """
 
 from __future__ import annotations

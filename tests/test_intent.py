@@ -138,7 +138,7 @@ def test_single_paper_questions_stay_lookups(seed_services, question):
     assert not extractive.wants_survey(question, hits, seed_services.embedder)
 
 
-def test_named_papers_and_comparisons_are_never_surveys(seed_services):
+def test_a_named_paper_asked_about_alone_stays_a_lookup(seed_services):
     q = "Which papers study APOLLO?"
     r = seed_services.retriever.retrieve(q, k=RANK_DEPTH)
     named = {m.paper_id for m in r.title_matches}
@@ -147,6 +147,25 @@ def test_named_papers_and_comparisons_are_never_surveys(seed_services):
     q = "How do VastGaussian and CityGaussianV2 compare?"
     hits = seed_services.retriever.retrieve(q, k=RANK_DEPTH).hits
     assert not extractive.wants_survey(q, hits, seed_services.embedder)
+
+
+@pytest.mark.parametrize("question", [
+    "Are there alternatives to Skeleton-of-Thought for faster LLM decoding?",
+    "What other work besides ZeRO-Infinity trains huge models on limited GPU memory?",
+])
+def test_a_survey_anchored_on_a_named_paper_leads_with_it(seed_services, question):
+    """Naming a paper does not make a lookup of a question asking for the papers around it:
+    the fitted decision decides, and the named paper leads the survey."""
+    r = seed_services.retriever.retrieve(question, k=RANK_DEPTH)
+    named = {m.paper_id for m in r.title_matches}
+    assert len(named) == 1
+    assert extractive.wants_survey(question, r.hits, seed_services.embedder, named)
+    answer = seed_services.answerer.answer(question, mode="extractive")
+    assert not answer.abstained
+    lead = next(s for s in answer.sources if s.paper_id in named)
+    assert answer.answer.startswith(f"Most relevant: *{lead.title}* [{lead.n}]")
+    assert len({c.paper_id for c in answer.citations}) >= 3
+    assert "groups by what their abstracts say" in answer.answer
 
 
 def test_vectors_are_cached_per_question(seed_services):
