@@ -13,6 +13,7 @@ import numpy as np
 
 from assistant.embed_model import bundled_model_path, model_identity
 from assistant.settings import BUNDLED_MODEL, Settings
+from assistant.types import TokenVectors
 
 __all__ = ["Embedder", "bundled_model_path", "make_embedder", "model_identity"]
 
@@ -71,6 +72,31 @@ class SentenceTransformerEmbedder:
             convert_to_numpy=True,
         )
         return _unit(vectors)
+
+    def embed_tokens(self, texts: list[str]) -> tuple[np.ndarray, list[TokenVectors]]:
+        """embed(), plus each text's token vectors (as OnnxEmbedder.embed_tokens)."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32), []
+        import torch
+
+        model = self._load()
+        vectors, tokens = [], []
+        for i in range(0, len(texts), self._batch):
+            batch = texts[i : i + self._batch]
+            spans = model.tokenizer(batch, return_offsets_mapping=True, truncation=True,
+                                    max_length=model.max_seq_length)
+            features = (getattr(model, "preprocess", None) or model.tokenize)(batch)
+            with torch.no_grad():
+                out = model.forward(features)
+            vectors.append(out["sentence_embedding"].numpy())
+            hidden = out["token_embeddings"].numpy()
+            for j in range(len(batch)):
+                # Special tokens ([CLS], [SEP]) belong to no word of the text.
+                keep = [t for t, w in enumerate(spans.word_ids(j)) if w is not None]
+                tokens.append(TokenVectors(_unit(hidden[j, keep]),
+                                           [tuple(spans["offset_mapping"][j][t])
+                                            for t in keep]))
+        return _unit(np.concatenate(vectors)), tokens
 
 
 class EndpointEmbedder:

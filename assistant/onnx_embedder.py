@@ -53,6 +53,7 @@ from assistant.onnx_runtime import (  # noqa: F401  (re-exported: the old import
     unit,
 )
 from assistant.settings import Precision, Settings
+from assistant.types import TokenVectors
 
 __all__ = ["OnnxEmbedder", "ensure_export", "main", "plan_batches", "resolve_model", "FILES"]
 
@@ -125,6 +126,27 @@ class OnnxEmbedder:
             with ThreadPoolExecutor(min(self.threads, len(batches))) as workers:
                 list(workers.map(run, batches))  # list(): re-raise a worker's exception
         return unit(out)
+
+    def embed_tokens(self, texts: list[str]) -> tuple[np.ndarray, list[TokenVectors]]:
+        """embed(), plus each text's token vectors from the same forward pass."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32), []
+        self.load()
+        encs = self._tokenizer.encode_batch(texts)
+        lengths = np.fromiter((len(e.ids) for e in encs), dtype=np.int64, count=len(encs))
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        tokens: list[TokenVectors | None] = [None] * len(texts)
+        for rows in plan_batches(lengths, self._max_batch):
+            feeds, mask = _pad([encs[i] for i in rows], self._inputs)
+            hidden = self._session.run(None, feeds)[0]
+            out[rows] = pool(hidden, mask, self.spec.pooling)
+            for j, i in enumerate(rows):
+                # Special tokens ([CLS], [SEP]) belong to no word of the text.
+                keep = [t for t, w in enumerate(encs[i].word_ids) if w is not None]
+                tokens[i] = TokenVectors(unit(hidden[j, keep]),
+                                         [tuple(encs[i].offsets[t]) for t in keep])
+        return unit(out), [t for t in tokens if t is not None]
 
 
 if __name__ == "__main__":

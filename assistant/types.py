@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, Field
+
+
+@dataclass(frozen=True)
+class TokenVectors:
+    """One text's contextual token vectors (unit length, special tokens dropped) and each
+    token's character span in the text: what a question's words match in a passage
+    (assistant/coverage.py), from the same forward pass as the text's sentence vector."""
+
+    vectors: np.ndarray  # (tokens, dim) float32
+    spans: list[tuple[int, int]]
 
 
 class Paper(BaseModel):

@@ -158,3 +158,31 @@ def test_two_words_run_together_are_split_only_into_a_common_phrase():
     assert fixed.text == "agents talking to each other, a lot"
     assert vocab.correct("what did deepseek and graphsage report").fixes == []
     assert vocab.correct("Eachother").fixes == []  # written as a name
+
+
+@pytest.mark.slow
+def test_soft_cover_meets_a_paraphrase_that_shares_no_word(vocab, embedder):
+    """soft_cover matches the question's words piece by piece in the top paper's token
+    vectors (the real MiniLM): a paraphrase of what the top paper says scores above the same
+    question about an unrelated paper; without token vectors it falls back to the share of
+    the question's terms the paper has."""
+    question = "Which system spots whitening of corals in pictures taken from the air?"
+    on_reef = coverage.features(question, strong_hits(), [], vocab, embedder=embedder)[0]
+    battery_first = [hit(BATTERY, 1, 0.95, 0.72), hit(HELIX, 2, 0.30, 0.21)]
+    elsewhere = coverage.features(question, battery_first, [], vocab, embedder=embedder)[0]
+    assert on_reef["soft_cover"] > elsewhere["soft_cover"] + 0.05, (on_reef, elsewhere)
+    assert 0.0 < elsewhere["soft_cover"] < on_reef["soft_cover"] <= 1.0
+    refused = assess(question, battery_first, [], vocab, embedder=embedder)
+    assert not refused.covered and "wording matches the question's only loosely" in \
+        refused.reason
+
+    class NoTokens:  # an endpoint embedder: sentence vectors only
+        name = "no-tokens"
+
+        def embed(self, texts):
+            return embedder.embed(texts)
+
+    exact = "How does ReefWatch detect coral bleaching?"
+    plain = coverage.features(exact, strong_hits(), [], vocab, embedder=NoTokens())[0]
+    assert plain["soft_cover"] == pytest.approx(1.0)
+    assert plain["sentence_top"] > 0.3

@@ -187,3 +187,24 @@ def test_unsupported_models_are_clear_errors(tmp_path, onnx_cache):
         OnnxEmbedder(_settings(embed_model=str(tmp_path / "plain")))
     with pytest.raises(AssistantError, match="precision"):
         OnnxEmbedder(_settings(), precision="fp16")
+
+
+def test_token_vectors_come_from_the_same_pass_and_match_pytorch(fp32, torch_reference,
+                                                                 abstracts):
+    """embed_tokens (coverage's soft_cover) gives embed()'s vectors, and per text one unit
+    vector per word piece with its span in the text (no [CLS]/[SEP]), the same on both
+    backends."""
+    texts = ["Which optimizers cut memory use for LLM training?", abstracts[0]]
+    vectors, tokens = fp32.embed_tokens(texts)
+    np.testing.assert_allclose(vectors, fp32.embed(texts), atol=1e-5)
+    ref_vectors, ref_tokens = torch_reference.embed_tokens(texts)
+    assert _cosines(vectors, ref_vectors).min() > 0.999
+    first = tokens[0]
+    words = [texts[0][a:b] for a, b in first.spans]
+    assert words[0] == "Which" and words[-1] == "?" and "memory" in words
+    assert first.vectors.shape == (len(first.spans), DIM)
+    np.testing.assert_allclose(np.linalg.norm(first.vectors, axis=1), 1.0, atol=1e-5)
+    for mine, ref in zip(tokens, ref_tokens, strict=True):
+        assert mine.spans == ref.spans
+        assert _cosines(mine.vectors, ref.vectors).min() > 0.999
+    assert fp32.embed_tokens([])[1] == []
