@@ -117,7 +117,8 @@ class TitleIndex:
                 # from it ("continuous control" does not name "EControl").
                 got = fuzz.partial_ratio_alignment(key, nq)
                 if got is not None and got.score >= 92 and not self._everyday_span(
-                        nq, got.dest_start, got.dest_end):
+                        nq, got.dest_start, got.dest_end) and self._whole_words_close(
+                        key, nq, got.dest_start, got.dest_end):
                     add(pid, FUZZY, name)
         if not found and self._acronyms:
             upper = set(re.findall(r"\b[A-Z]{2,6}\b", question))
@@ -149,14 +150,33 @@ class TitleIndex:
 
     def _everyday_span(self, nq: str, start: int, end: int) -> bool:
         """The aligned part of the question, widened to whole words, is one everyday word."""
-        while start > 0 and nq[start - 1] != " ":
-            start -= 1
-        while end < len(nq) and nq[end] != " ":
-            end += 1
-        words = nq[start:end].split()
+        words = _widened(nq, start, end).split()
         return len(words) == 1 and self._english.get(words[0], 0) >= _EVERYDAY_COUNT
+
+    @staticmethod
+    def _whole_words_close(key: str, nq: str, start: int, end: int) -> bool:
+        """The aligned part, widened to whole words, is still the name with a slip: "ee
+        tuning" aligns inside "fine tuning" ("ne tuning"), but "fine tuning" is not a
+        misspelt EE-Tuning."""
+        from rapidfuzz import fuzz
+
+        return fuzz.ratio(key, _widened(nq, start, end)) >= 92
 
     def _defines(self, pid: str, acronym: str) -> bool:
         if self._abstract_of is None:
             return True
         return f"({acronym})" in (self._abstract_of(pid) or "")
+
+
+def _widened(nq: str, start: int, end: int) -> str:
+    """nq[start:end] widened to whole words (nq: a normalised, space-separated question);
+    an alignment may take in the space after a word, which widens nothing."""
+    while start < end and nq[start] == " ":
+        start += 1
+    while end > start and nq[end - 1] == " ":
+        end -= 1
+    while start > 0 and nq[start - 1] != " ":
+        start -= 1
+    while end < len(nq) and nq[end] != " ":
+        end += 1
+    return nq[start:end]

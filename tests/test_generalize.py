@@ -124,6 +124,15 @@ def test_a_misspelt_name_matches_but_an_everyday_word_near_it_does_not():
     assert [m.paper_id for m in index.match("sample efficiency in continuous control")] == []
 
 
+def test_a_name_found_inside_a_longer_word_is_not_a_misspelling_of_it():
+    """"ee tuning" aligns with the end of "fine tuning" ("ne tuning", one letter off), but
+    widened to whole words it is "fine tuning": no paper named EE-Tuning is asked for."""
+    index = TitleIndex({"p1": "EE-Tuning: An Economical yet Scalable Solution for Tuning"})
+    assert index.match("Which paper proposes low-rank adapters for fine-tuning?") == []
+    assert index.match("is preference fine tuning enough?") == []
+    assert [m.paper_id for m in index.match("What does EE-Tuning propose?")] == ["p1"]
+
+
 @pytest.mark.parametrize("question", [
     "What results does SMoA report?",
     "Tell me about CreditDecoding.",
