@@ -19,6 +19,10 @@ __all__ = ["Embedder", "bundled_model_path", "make_embedder", "model_identity"]
 
 
 class Embedder(Protocol):
+    """Optional: `embed_tokens(texts) -> (vectors, [TokenVectors])`, embed() plus each text's
+    token vectors from the same pass (both local backends have it; assistant/coverage.py
+    uses it for soft_cover and falls back to word matching without it)."""
+
     name: str  # recorded in the manifest; a different name means different vectors
 
     @property
