@@ -115,10 +115,13 @@ class TitleIndex:
             elif len(key) >= 8 and not everyday and len(key) <= len(nq):
                 # A misspelt name, but not a correctly spelt everyday word one letter away
                 # from it ("continuous control" does not name "EControl").
+                # Widened to whole words, the aligned part must still be the name with a
+                # slip: "ee tuning" aligns inside "fine tuning" ("ne tuning"), but "fine
+                # tuning" is not a misspelt EE-Tuning.
                 got = fuzz.partial_ratio_alignment(key, nq)
-                if got is not None and got.score >= 92 and not self._everyday_span(
-                        nq, got.dest_start, got.dest_end) and self._whole_words_close(
-                        key, nq, got.dest_start, got.dest_end):
+                span = _widened(nq, got.dest_start, got.dest_end) if got else ""
+                if got is not None and got.score >= 92 and fuzz.ratio(key, span) >= 92 \
+                        and not self._everyday_word(span):
                     add(pid, FUZZY, name)
         if not found and self._acronyms:
             upper = set(re.findall(r"\b[A-Z]{2,6}\b", question))
@@ -148,19 +151,10 @@ class TitleIndex:
             self._generic = frozenset(generic)
         return key in self._generic
 
-    def _everyday_span(self, nq: str, start: int, end: int) -> bool:
+    def _everyday_word(self, span: str) -> bool:
         """The aligned part of the question, widened to whole words, is one everyday word."""
-        words = _widened(nq, start, end).split()
+        words = span.split()
         return len(words) == 1 and self._english.get(words[0], 0) >= _EVERYDAY_COUNT
-
-    @staticmethod
-    def _whole_words_close(key: str, nq: str, start: int, end: int) -> bool:
-        """The aligned part, widened to whole words, is still the name with a slip: "ee
-        tuning" aligns inside "fine tuning" ("ne tuning"), but "fine tuning" is not a
-        misspelt EE-Tuning."""
-        from rapidfuzz import fuzz
-
-        return fuzz.ratio(key, _widened(nq, start, end)) >= 92
 
     def _defines(self, pid: str, acronym: str) -> bool:
         if self._abstract_of is None:
