@@ -7,7 +7,9 @@ regression (weights in assistant/intent.json, fitted on dev questions by
 `python -m evals.fit_intent`):
 
 - **wording cues**: the question asks for plural things ("which papers", "approaches"), for a
-  single one ("the paper that ..."), or for a figure;
+  single one ("the paper that ..."), for a figure, or for papers beyond one it starts from
+  ("besides X, which ...", "what else ...": without it, the named paper's dominance of the
+  retrieval made such questions lookups; evals/datasets/dev_others.jsonl);
 - **the form of the sentence**, with its topic removed: the question's rare words are masked
   (everyday English kept), embedded, and compared with the centroids of survey and
   non-survey dev questions. "What are the main approaches to X?" and "Give me an overview of
@@ -46,8 +48,8 @@ from assistant.embeddings import Embedder
 from assistant.types import Hit
 
 MODEL_FILE = "intent.json"
-FEATURES = ("asks_plural", "plural", "singular", "figure", "form", "breadth", "spread",
-            "dominance", "peers")
+FEATURES = ("asks_plural", "plural", "singular", "figure", "others", "form", "breadth",
+            "spread", "dominance", "peers")
 COMMON_WORDS = 3000  # the most frequent English words are kept in a question's form
 MASK = "something"
 _WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*|\d[\w.,%]*|[^\sA-Za-z\d]")
@@ -71,6 +73,15 @@ ASKS_PLURAL = re.compile(
     r"\b(which|what|any|list|name|find|show|recommend|are there|other|more|the main|"
     r"different)( [\w-]+){0,2} (papers|works|studies|approaches|methods|techniques|systems|"
     r"frameworks|strategies|lines of work)\b", re.I)
+# Papers beyond the one the question starts from: "besides X, which ...", "what else ...",
+# "anything similar to X?". A question naming a paper this way wants the papers around it,
+# however strongly the retrieval is dominated by the named one.
+ASKS_OTHERS = re.compile(
+    r"\b(besides|other than|apart from|aside from|in addition to|beyond|except|"
+    r"(what|which|any|are there) ([\w-]+ ){0,2}(others|else)|(what|who) else|"
+    r"other (than|papers|works?|studies|approaches|methods|techniques|systems|research)|"
+    r"(similar|related|comparable) ([\w-]+ ){0,2}to|in the spirit of|a la|à la|"
+    r"along the lines of|the likes of)\b", re.I)
 PLURAL = re.compile(
     r"(?<!-)\b(papers|works|studies|approaches|methods|techniques|systems|frameworks|ways|lines of "
     r"work|efforts|strategies|families|directions|solutions|options|proposals|alternatives)\b"
@@ -120,7 +131,8 @@ def cues(question: str) -> dict[str, float]:
     singular = bool(SINGULAR.search(question))
     return {"asks_plural": float(bool(ASKS_PLURAL.search(question))),
             "plural": float(bool(PLURAL.search(question)) and not figure),
-            "singular": float(singular), "figure": float(figure)}
+            "singular": float(singular), "figure": float(figure),
+            "others": float(bool(ASKS_OTHERS.search(question)))}
 
 
 def retrieval_features(hits: list[Hit]) -> dict[str, float]:

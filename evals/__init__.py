@@ -28,7 +28,7 @@ DEV_DATASETS = (DATASETS_DIR / "dev.jsonl", DATASETS_DIR / "dev_styles.jsonl",
                 DATASETS_DIR / "dev_themes2.jsonl", DATASETS_DIR / "dev_themes3.jsonl",
                 DATASETS_DIR / "dev_themes4.jsonl", DATASETS_DIR / "dev_themes5.jsonl",
                 DATASETS_DIR / "dev_offcorpus2.jsonl", DATASETS_DIR / "dev_lookup2.jsonl",
-                DATASETS_DIR / "dev_offcorpus3.jsonl")
+                DATASETS_DIR / "dev_offcorpus3.jsonl", DATASETS_DIR / "dev_others.jsonl")
 TEST_DATASET = DATASETS_DIR / "test.jsonl"
 DEFAULT_DATASET = TEST_DATASET
 DEFAULT_BASELINE = EVALS_DIR / "baseline.json"

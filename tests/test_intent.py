@@ -81,7 +81,8 @@ def test_peers_tell_a_topic_many_papers_answer_from_one_paper_described(seed_ser
 def test_a_hedged_answer_adds_the_sure_papers_once_each(seed_services):
     """Same first paper and quotes as the single answer, plus sources the survey relevance
     model is sure of (one quote each, at most HEDGE_MAX)."""
-    q = "text-to-3D generation"
+    # Several papers answer, and the single answer quotes only the first of them.
+    q = "KV cache compression"
     hits = list(enumerate(seed_services.retriever.retrieve(q, k=6).hits, start=1))
     emb, settings = seed_services.embedder, seed_services.settings
     single = extractive.plan(q, hits, emb, settings, wanted="single")
@@ -113,6 +114,26 @@ def test_probability_moves_with_the_cues():
     singular = dict(neutral, plural=0.0, singular=1.0)
     assert intent.probability(plural) > intent.probability(neutral) > \
         intent.probability(singular)
+
+
+@pytest.mark.parametrize(("question", "others"), [
+    ("Besides SCOPE, what compresses the KV cache?", True),
+    ("SCOPE trims the KV cache. What else is there on that?", True),
+    ("Who else works on learned optimizers, apart from VeLO?", True),
+    ("Anything in the spirit of model soups?", True),
+    ("Which paper introduced SCOPE?", False),
+    ("What does the other branch of the network in SCOPE do?", False),
+])
+def test_a_question_asking_beyond_a_paper_is_a_cue(question, others):
+    """Said of the papers wanted, not of a part of the named one ("the other branch")."""
+    assert intent.cues(question)["others"] == float(others)
+
+
+def test_asking_beyond_a_paper_leans_to_a_survey():
+    m = intent.model()
+    neutral = {k: m["mean"][k] for k in intent.FEATURES}
+    assert intent.probability(dict(neutral, others=1.0)) > \
+        intent.probability(dict(neutral, others=0.0))
 
 
 @pytest.mark.parametrize("question", [
@@ -152,6 +173,8 @@ def test_a_named_paper_asked_about_alone_stays_a_lookup(seed_services):
 @pytest.mark.parametrize("question", [
     "Are there alternatives to Skeleton-of-Thought for faster LLM decoding?",
     "What other work besides ZeRO-Infinity trains huge models on limited GPU memory?",
+    # Asking beyond the named paper (the "others" cue), though the name dominates retrieval.
+    "MicroAdam compresses optimizer states; who else works on that?",
 ])
 def test_a_survey_anchored_on_a_named_paper_leads_with_it(seed_services, question):
     """Naming a paper does not make a lookup of a question asking for the papers around it:
