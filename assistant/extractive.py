@@ -620,8 +620,13 @@ def group_terms(groups: list[list[str]], top: int = 3, avoid: AbstractSet[str] =
 
     docs = [" ".join(g) for g in groups]
     stop = sorted(_STOP | ENGLISH_STOP_WORDS | _LABEL_STOP)
+    # Whole words as the claim checker reads them (assistant/support.py tokens): "4-bit" is
+    # one word there, so a label saying "bit" (cut out of it) would cite papers that never
+    # say "bit" and fail its own check.
     vec = CountVectorizer(ngram_range=(1, 2), stop_words=stop, lowercase=True,
-                          token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z0-9\-]+\b")
+                          token_pattern=r"(?<![a-z0-9.\-])(?=[a-z][a-z0-9.\-]*[a-z0-9])"
+                                        r"[a-z][a-z0-9]*(?:[.\-][a-z0-9]+)*"
+                                        r"(?![a-z0-9])")
     try:
         counts = vec.fit_transform(docs).toarray().astype(float)
     except ValueError:  # nothing but stop words
@@ -660,7 +665,7 @@ def _as_written(term: str, doc: str) -> str:
 
 _LABEL_STOP = frozenset("""model models results based new large paper training performance
 existing problem problems achieve achieves achieved significantly also however additionally
-furthermore moreover et al recent recently finally novel propose proposed approach method
+furthermore moreover et al e.g i.e recent recently finally novel propose proposed approach method
 methods framework existing state art outperforms compared demonstrate demonstrates extensive
 experiments effective efficient effectively efficiently simple key critical challenge
 challenges address addresses work works various multiple different like including""".split())

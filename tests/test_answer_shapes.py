@@ -150,6 +150,23 @@ def test_figure_questions_are_not_comparisons_or_surveys(question):
     assert question_form(question) in ("single", "neutral")
 
 
+def test_group_terms_are_whole_words_as_the_claim_checker_reads_them():
+    """A label's words must be in its papers as the support check tokenizes them: "4-bit"
+    is one word there, so "bit" cut out of it would make the label unsupported."""
+    from assistant.support import tokens
+
+    groups = [["Our 4-bit optimizer states use 4-bit quantization.",
+               "8-bit optimizers keep 8-bit statistics of optimizer states."],
+              ["Zeroth-order methods estimate gradients from forward passes."]]
+    names = group_terms(groups)
+    assert names[0] and names[1]
+    for name, docs in zip(names, groups, strict=True):
+        words = set(tokens(" ".join(docs)))
+        for term in name:
+            assert set(tokens(term)) <= words, (term, name)
+    assert "bit" not in {w for n in names for t in n for w in t.lower().split()}
+
+
 def test_group_terms_name_each_group_by_its_own_distinctive_words():
     groups = [["Block partitioning of city scenes for Gaussian splatting. Each block is "
                "optimised separately with block partitioning and visibility."],
