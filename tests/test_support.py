@@ -156,6 +156,19 @@ def test_lead_line_that_only_points_at_papers_is_supported(checker):
     assert claim.label == "supported" and claim.citations == [1, 2, 3]
 
 
+def test_a_group_label_may_hold_a_figure_word_its_papers_say(checker):
+    """"double" reads as a figure (two times); in the label "double descent", said by the
+    cited paper itself, it names the topic. A figure word no cited paper says does not."""
+    dd = {"title": "Optimization and double descent",
+          "abstract": "We study how the optimizer shapes double descent in deep networks. "
+                      "The test error peaks at the interpolation threshold."}
+    srcs = sources(dd, BATTERY)
+    (claim,) = checker.check("**1. Double descent, optimization** [1][2]", srcs)
+    assert claim.label == "supported", claim.note
+    (bad,) = checker.check("**1. Halved descent, optimization** [1][2]", srcs)
+    assert bad.label != "supported"
+
+
 # --- in every Answer ----------------------------------------------------------------------------
 
 
