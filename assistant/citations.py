@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 # A bracket holding only numbers, separated by commas/semicolons, optionally ranges.
 MARKER = re.compile(r"\[\s*(\d{1,4}(?:\s*(?:[,;]|[-–])\s*\d{1,4})*)\s*\]")
-_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"“(*\-•])|\n+")
+# Not after a defanged "[ref." (defang): "model [ref. 33] in ..." is one sentence.
+_SPLIT = re.compile(r"(?<=[.!?])(?<!\[ref\.)\s+(?=[A-Z0-9\"“(*\-•])|\n+")
 _MAX_RANGE = 20
 
 

@@ -143,6 +143,15 @@ def test_sentences_split_on_terminators_and_newlines():
     ]
 
 
+def test_a_quoted_reference_does_not_end_its_sentence():
+    """An abstract's own "[33]", quoted as "[ref. 33]", is inside the quoted sentence: split
+    at "ref." it became an uncited half and a half that seemed to state the figure 33."""
+    quote = citations.defang("We tune the Transformer model [33] in the field of AI.")
+    text = f"- **A paper** — {quote} [2]. Next claim here [1]."
+    assert sentences(text) == [f"- **A paper** — {quote} [2].", "Next claim here [1]."]
+    assert uncited_sentences(text) == []
+
+
 def test_check_with_no_valid_sources_removes_everything():
     checked = check("A claim here [1]. Another [2-3].", set())
     assert checked.cited == []
