@@ -137,6 +137,8 @@ class Answerer:
         wanted = extractive.layout(question, ranked_hits, self.retriever.embedder, named) \
             if use == "extractive" and not resolved.focus else "single"
         survey = wanted == "survey"
+        if survey:  # its papers share words the question does not use: search around them
+            ranked_hits = survey_hits(self.retriever, retrieval, ranked_hits, hidden)
         hits = ranked_hits[: max(k, len(resolved.focus),
                                  min(extractive.SURVEY_MAX, len(ranked_hits)) if survey else 0)]
         timings["retrieve_ms"] = _ms(t)
@@ -298,6 +300,18 @@ class Answerer:
         if self._llm_factory is None:
             raise LLMError("No LLM is wired into this answerer.", "config")
         return self._llm_factory()
+
+
+def survey_hits(retriever: Retriever, retrieval, hits: list[Hit],
+                hidden: frozenset[str] = frozenset()) -> list[Hit]:
+    """A survey's candidate papers: a second search around the first one's best papers
+    (Retriever.search_around). The papers the question names, else the first search's best
+    paper, stay first: the survey is led by it, and a lookup taken for a survey still
+    answers with its paper first. The survey relevance model is fitted on these
+    (evals/fit_survey.py)."""
+    first = [m.paper_id for m in retrieval.title_matches] or [h.paper_id for h in hits[:1]]
+    return retriever.search_around(retrieval.searched_for, hits, max(RANK_DEPTH, len(hits)),
+                                   hidden, first)
 
 
 def supporting_sentences(answer_text: str, source: Source, limit: int = 2) -> list[str]:

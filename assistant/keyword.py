@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -110,13 +111,15 @@ class KeywordIndex:
         vocab = self._retriever.vocab_dict
         return list(dict.fromkeys(t for t in self.terms(text) if t not in vocab))
 
-    def search(self, query: str, n: int) -> list[tuple[str, float]]:
-        """Top-n (chunk id, BM25 score) with score > 0."""
+    def search(self, query: str, n: int, extra_terms: Sequence[str] = ()
+               ) -> list[tuple[str, float]]:
+        """Top-n (chunk id, BM25 score) with score > 0. `extra_terms`: stemmed terms added to
+        the query's own (Retriever.search_around's feedback terms)."""
         if not self.chunk_ids:
             return []
         # Query tokens unseen in the corpus are dropped (bm25s would raise on them).
         vocab = self._retriever.vocab_dict
-        known = [[t for t in self.terms(query) if t in vocab]]
+        known = [[t for t in [*self.terms(query), *extra_terms] if t in vocab]]
         if not known[0]:
             return []
         k = min(n, len(self.chunk_ids))

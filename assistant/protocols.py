@@ -38,6 +38,13 @@ class Retriever(Protocol):
         """Just the hits of retrieve()."""
         ...
 
+    def search_around(self, query: str, hits: list[Hit], k: int,
+                      exclude: frozenset[str] = ..., pinned: list[str] | None = None
+                      ) -> list[Hit]:
+        """A survey's second search, widened by what the first `hits` share (or `hits`
+        themselves where there is no such search)."""
+        ...
+
     def papers(self, ids: list[str]) -> dict[str, Paper]:
         """Indexed papers by id (unknown ids left out)."""
         ...

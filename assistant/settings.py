@@ -117,6 +117,20 @@ class Settings(BaseSettings):
         0.4, ge=0, le=1, description="Share of the dense score in convex fusion."
     )
     rrf_k: int = Field(60, ge=1, description="RRF constant: larger flattens rank differences.")
+    feedback_papers: int = Field(
+        8, ge=0, le=50,
+        description="A survey searches again around its first this-many papers (pseudo-"
+        "relevance feedback: their mean vector and shared rare terms widen the query; convex "
+        "fusion only). 0 or 1 turns it off.",
+    )
+    feedback_terms: int = Field(
+        10, ge=0, le=100, description="Rare terms the first papers share added to the "
+        "keyword query of a survey's second search.",
+    )
+    feedback_weight: float = Field(
+        1.0, ge=0, le=10, description="Weight of the first papers' mean vector against the "
+        "question's in a survey's second dense search.",
+    )
     dense_weight: float = Field(1.0, ge=0, description="Weight of the dense ranking in RRF.")
     bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in RRF.")
 

@@ -202,6 +202,11 @@ class ConfigRetriever(_OnProductCorpus):
     def search(self, query: str, k: int | None = None) -> list[Hit]:
         return self.retrieve(query, k).hits
 
+    def search_around(self, query: str, hits: list[Hit], k: int,
+                      exclude: frozenset[str] = frozenset(), pinned: list[str] | None = None
+                      ) -> list[Hit]:
+        return hits[:k]  # a baseline is its search alone: no second, widened search
+
 
 class Ours(_OnProductCorpus):
     """The product's Retriever, unchanged, with the name the report uses."""
@@ -220,6 +225,11 @@ class Ours(_OnProductCorpus):
 
     def search(self, query: str, k: int | None = None) -> list[Hit]:
         return self.base.search(query, k)
+
+    def search_around(self, query: str, hits: list[Hit], k: int,
+                      exclude: frozenset[str] = frozenset(), pinned: list[str] | None = None
+                      ) -> list[Hit]:
+        return self.base.search_around(query, hits, k, exclude, pinned)
 
 
 def build_configs(base: Retriever, names: Sequence[str] = CONFIGS,

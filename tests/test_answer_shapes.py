@@ -310,3 +310,18 @@ def test_answer_json_still_one_answer(shaped):
     answer = shaped[SURVEY][-1].data
     data = json.loads(json.dumps(answer.to_json_dict()))
     assert data["mode"] == "extractive" and len(data["citations"]) >= 3
+
+
+@pytest.mark.slow
+def test_a_survey_numbers_the_papers_of_its_second_search(shaped, seed_services):
+    """A survey's sources are its widened search (answer.survey_hits), not the first one,
+    led by the first search's best paper."""
+    from assistant.answer import RANK_DEPTH, survey_hits
+
+    answer = shaped[SURVEY][-1].data
+    retriever = seed_services.retriever
+    retrieval = retriever.retrieve(SURVEY, k=RANK_DEPTH)
+    around = [h.paper_id for h in survey_hits(retriever, retrieval, retrieval.hits)]
+    assert answer.ranked == around
+    assert around[0] == retrieval.hits[0].paper_id
+    assert [s.paper_id for s in answer.sources] == around[:len(answer.sources)]

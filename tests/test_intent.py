@@ -121,6 +121,9 @@ def test_probability_moves_with_the_cues():
     ("SCOPE trims the KV cache. What else is there on that?", True),
     ("Who else works on learned optimizers, apart from VeLO?", True),
     ("Anything in the spirit of model soups?", True),
+    ("How do Marconi and similar methods cut KV cache cost?", True),
+    ("SCOPE trims the KV cache. Papers in the same line?", True),
+    ("Are there other ways to cut decoding latency?", True),
     ("Which paper introduced SCOPE?", False),
     ("What does the other branch of the network in SCOPE do?", False),
 ])

@@ -172,3 +172,42 @@ def test_per_paper_keeps_best_chunk_of_each_paper():
     ranked = _per_paper(rows)
     assert [(r.paper_id, r.chunk_id, r.score) for r in ranked] == [("p1", "c1", 0.9),
                                                                    ("p2", "c2", 0.8)]
+
+
+SURVEY_QUERY = "Which papers reduce the memory of optimizer states when training large models?"
+
+
+def test_a_survey_searches_again_around_its_first_papers(retriever):
+    """The second search is widened by the first papers (their mean vector and the rare terms
+    they share), not pulled off the topic: the first search's best papers stay near the top,
+    the papers a title match pins stay first and hidden papers stay hidden."""
+    first = retriever.retrieve(SURVEY_QUERY, k=20).hits
+    hidden = frozenset({first[1].paper_id})
+    pinned = [first[4].paper_id]
+    around = retriever.search_around(SURVEY_QUERY, first, k=20, exclude=hidden, pinned=pinned)
+    ids = [h.paper_id for h in around]
+    assert len(ids) == 20 and len(set(ids)) == 20
+    assert ids[0] == pinned[0] and first[1].paper_id not in ids
+    assert {first[0].paper_id, first[2].paper_id} <= set(ids[:10])
+    assert ids != [h.paper_id for h in first[:20]]  # it did search again
+
+
+def test_feedback_terms_are_shared_by_the_first_papers_and_new_to_the_query(retriever):
+    first = retriever.retrieve(SURVEY_QUERY, k=20).hits[:8]
+    texts = [f"{h.title} {h.abstract}" for h in first]
+    terms = retriever._feedback_terms(SURVEY_QUERY, texts)
+    keyword = retriever.index.keyword
+    asked = set(keyword.terms(SURVEY_QUERY))
+    assert 0 < len(terms) <= retriever.settings.feedback_terms
+    for term in terms:
+        assert term not in asked
+        assert sum(term in set(keyword.terms(t)) for t in texts) >= 2, term
+
+
+def test_feedback_off_returns_the_first_search(seed_services, seed_settings):
+    from assistant.retrieve import Retriever
+
+    off = Retriever(seed_services.index, seed_services.embedder,
+                    seed_settings.model_copy(update={"feedback_papers": 0}))
+    first = off.retrieve(SURVEY_QUERY, k=20).hits
+    assert off.search_around(SURVEY_QUERY, first, k=12) == first[:12]
