@@ -36,6 +36,7 @@ def _ms(t0: float) -> float:
     return round((time.perf_counter() - t0) * 1000, 1)
 
 
+GENERIC_SHARE = 0.15  # of the corpus's chunks: a word this common names no survey group
 RANK_DEPTH = 20  # papers ranked per answer (Answer.ranked), beyond the numbered sources
 
 
@@ -182,6 +183,13 @@ class Answerer:
             self.retriever.vocabulary, self.retriever.texts_of(hidden) if hidden else [],
             model=model, embedder=self.retriever.embedder)
 
+    def _generic(self, word: str) -> bool:
+        """A word in at least GENERIC_SHARE of the corpus's chunks ("language", "learning" in
+        a corpus of ML papers): it names no group of a survey."""
+        vocab = self.retriever.vocabulary
+        terms = vocab.keyword.terms(word)
+        return bool(terms) and all(vocab.df(t) >= GENERIC_SHARE * vocab.n_docs for t in terms)
+
     # --- stages ------------------------------------------------------------------------
 
     def _pin(self, resolved: Resolved, hits: list[Hit]) -> list[Hit]:
@@ -212,7 +220,8 @@ class Answerer:
                     named: set[str], wanted: extractive.Wanted) -> Iterator[Event]:
         t = time.perf_counter()
         plan = extractive.plan(question, numbered, self.retriever.embedder, self.settings,
-                               focus=set(resolved.focus), named=named, wanted=wanted)
+                               focus=set(resolved.focus), named=named, wanted=wanted,
+                               generic=self._generic)
         # A quoted sentence's own "[2]" is not a citation of source 2 (citations.defang).
         text = extractive.compose(extractive.defanged(plan, citations.defang))
         picks = plan.picks

@@ -23,6 +23,7 @@ import json
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -443,9 +444,10 @@ def _candidates(question: str, hits: list[tuple[int, Hit]], embedder: Embedder,
 
 def plan(question: str, hits: list[tuple[int, Hit]], embedder: Embedder, settings: Settings,
          focus: AbstractSet[str] = frozenset(), named: AbstractSet[str] = frozenset(),
-         wanted: Wanted | None = None) -> Plan:
+         wanted: Wanted | None = None, generic: Callable[[str], bool] | None = None) -> Plan:
     """Decide the shape and choose papers and sentences. `hits`: (source number, hit);
-    `wanted`: the answerer's layout() on the full ranking (else decided on `hits`)."""
+    `wanted`: the answerer's layout() on the full ranking (else decided on `hits`);
+    `generic`: words too common in the corpus to name a survey's group (group_terms)."""
     if not hits:
         return Plan("single", [])
     form = question_form(question)
@@ -471,7 +473,7 @@ def plan(question: str, hits: list[tuple[int, Hit]], embedder: Embedder, setting
         # strong papers to surveys turned 4 lookups and no synthesis question into surveys.)
         if len(keep) > 1:
             return _survey(keep[:SURVEY_MAX], content_words(question),
-                           _embed(embedder, [question])[0])
+                           _embed(embedder, [question])[0], generic)
     return _single(question, hits, embedder, settings, focus, named, wants_figure,
                    hedged=wanted == "hedged")
 
@@ -565,7 +567,8 @@ def _mmr(order: list[int], vectors: np.ndarray, taken: list[np.ndarray], k: int)
 
 
 def _survey(scored: list[_Scored], avoid: AbstractSet[str] = frozenset(),
-            question_vector: np.ndarray | None = None) -> Plan:
+            question_vector: np.ndarray | None = None,
+            generic: Callable[[str], bool] | None = None) -> Plan:
     picks: list[Pick] = []
     taken: list[np.ndarray] = []
     for s in scored:
@@ -575,13 +578,14 @@ def _survey(scored: list[_Scored], avoid: AbstractSet[str] = frozenset(),
             continue  # every sentence of it repeats one already quoted
         taken.append(s.vectors[i])
         picks.append(Pick(s.hit, s.n, [s.sents[i]], s.best, s.vectors[[i]]))
-    groups = _group(picks, avoid, question_vector) if len(picks) >= SURVEY_MIN_GROUPED \
-        else []
+    groups = _group(picks, avoid, question_vector, generic) \
+        if len(picks) >= SURVEY_MIN_GROUPED else []
     return Plan("survey", picks, groups=groups)
 
 
 def _group(picks: list[Pick], avoid: AbstractSet[str] = frozenset(),
-           question_vector: np.ndarray | None = None) -> list[Group]:
+           question_vector: np.ndarray | None = None,
+           generic: Callable[[str], bool] | None = None) -> list[Group]:
     """Papers grouped by what their quoted sentences say. What every sentence shares with
     the question (the topic itself) is projected out first, so the groups differ by how
     the papers go about it."""
@@ -605,17 +609,19 @@ def _group(picks: list[Pick], avoid: AbstractSet[str] = frozenset(),
     if len(members) == 1:
         return []
     names = group_terms([[f"{p.hit.title}. {p.hit.title}. {p.hit.abstract}" for p in g]
-                         for g in members], avoid=avoid)
+                         for g in members], avoid=avoid, generic=generic)
     return [Group(name, g) for name, g in zip(names, members, strict=True)]
 
 
-def group_terms(groups: list[list[str]], top: int = 3, avoid: AbstractSet[str] = frozenset()
-                ) -> list[list[str]]:
+def group_terms(groups: list[list[str]], top: int = 3, avoid: AbstractSet[str] = frozenset(),
+                generic: Callable[[str], bool] | None = None) -> list[list[str]]:
     """c-TF-IDF: each group's documents as one class; a term's weight is its frequency in
     the class times log(1 + average class size / its frequency over all classes). The top
     terms name the group: two-word terms count 1.5x (they name methods better), words of
     the question (`avoid`, shared by every group) a third. A word inside a chosen term is
-    skipped."""
+    skipped, and so is a term made only of `generic` words: c-TF-IDF sees only this
+    answer's groups, so in a corpus of LLM papers "language, token, LLMs" could name a
+    group; the corpus says those words name nothing."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
     docs = [" ".join(g) for g in groups]
@@ -646,6 +652,8 @@ def group_terms(groups: list[list[str]], top: int = 3, avoid: AbstractSet[str] =
                 break
             term = terms[j]
             if any(set(term.split()) & set(t.split()) for t in chosen):
+                continue
+            if generic is not None and all(generic(w) for w in term.split()):
                 continue
             chosen.append(term)
             if len(chosen) == top:

@@ -178,6 +178,18 @@ def test_group_terms_name_each_group_by_its_own_distinctive_words():
     assert not any("gaussian" in t for n in names for t in n)
 
 
+def test_words_common_across_the_corpus_name_no_group():
+    """c-TF-IDF sees only the answer's groups; the corpus knows "language" names nothing."""
+    groups = [["Language models prune their language layers. Language pruning of layers."],
+              ["Language models quantize language weights. Language quantization of weights."]]
+    plain = [[t.lower() for t in n] for n in group_terms(groups)]
+    assert any("language" in t for n in plain for t in n)  # what the corpus check removes
+    named = [[t.lower() for t in n]
+             for n in group_terms(groups, generic=lambda w: w in {"language", "models"})]
+    assert not any(set(t.split()) <= {"language", "models"} for n in named for t in n)
+    assert any("prun" in t for t in named[0]) and any("quantiz" in t for t in named[1])
+
+
 def _hit(i: int, title: str, abstract: str) -> Hit:
     return Hit(paper_id=f"p{i}", title=title, abstract=abstract, snippet="", score=0.5)
 
@@ -325,3 +337,13 @@ def test_a_survey_numbers_the_papers_of_its_second_search(shaped, seed_services)
     assert answer.ranked == around
     assert around[0] == retrieval.hits[0].paper_id
     assert [s.paper_id for s in answer.sources] == around[:len(answer.sources)]
+
+
+@pytest.mark.slow
+def test_survey_group_names_hold_no_word_common_across_the_corpus(shaped, answerer):
+    answer = shaped[SURVEY][-1].data
+    heads = re.findall(r"^\*\*\d+\. (.+)\*\* (?:\[\d+\])+$", answer.answer, re.M)
+    assert heads, answer.answer
+    terms = [t.strip() for h in heads for t in h.split(",")]
+    assert not [t for t in terms if all(answerer._generic(w) for w in t.lower().split())]
+    assert answerer._generic("language") and not answerer._generic("distillation")
