@@ -36,8 +36,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from collections import OrderedDict
 from functools import cache
 from importlib import resources
 from typing import Literal
@@ -45,6 +43,7 @@ from typing import Literal
 import numpy as np
 
 from assistant.embeddings import Embedder
+from assistant.recent import Recent
 from assistant.types import Hit
 
 MODEL_FILE = "intent.json"
@@ -154,25 +153,17 @@ def retrieval_features(hits: list[Hit]) -> dict[str, float]:
             "dominance": float(top - second)}
 
 
-_recent: OrderedDict[tuple[int, str], np.ndarray] = OrderedDict()
-_recent_lock = threading.Lock()
 RECENT = 256  # questions whose vectors are kept (coverage and layout both ask)
+_recent: Recent[np.ndarray] = Recent(RECENT)
 
 
 def vectors(question: str, embedder: Embedder) -> np.ndarray:
     """Unit vectors of the question's form and of the question itself (2 x dim)."""
-    key = (id(embedder), question)
-    with _recent_lock:
-        if key in _recent:
-            _recent.move_to_end(key)
-            return _recent[key]
-    vecs = np.asarray(embedder.embed([form_of(question), question]), dtype=float)
-    vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-9)
-    with _recent_lock:
-        _recent[key] = vecs
-        while len(_recent) > RECENT:
-            _recent.popitem(last=False)
-    return vecs
+    def make() -> np.ndarray:
+        vecs = np.asarray(embedder.embed([form_of(question), question]), dtype=float)
+        return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-9)
+
+    return _recent.get((id(embedder), question), make)
 
 
 def features(question: str, hits: list[Hit], vecs: np.ndarray,

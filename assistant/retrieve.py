@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -23,6 +22,7 @@ import numpy as np
 
 from assistant.embeddings import Embedder
 from assistant.index import Index
+from assistant.recent import Recent
 from assistant.settings import Settings
 from assistant.titles import TitleIndex, TitleMatch
 from assistant.types import Hit
@@ -99,8 +99,7 @@ class Retriever:
         self.settings = settings
         self._aux: tuple[int, Vocabulary, TitleIndex] | None = None
         self._aux_lock = threading.Lock()
-        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._vectors_lock = threading.Lock()
+        self._vectors: Recent[np.ndarray] = Recent(64)
 
     # --- what the answerer reads ---------------------------------------------------------
 
@@ -195,17 +194,9 @@ class Retriever:
                           {r.paper_id: r for r in keyword}, vector)
 
     def query_vector(self, query: str) -> np.ndarray:
-        """The query's embedding, kept for the last few queries: a survey searches twice."""
-        with self._vectors_lock:
-            if query in self._vectors:
-                self._vectors.move_to_end(query)
-                return self._vectors[query]
-        vector = np.asarray(self.embedder.embed([query])[0], dtype=np.float32)
-        with self._vectors_lock:
-            self._vectors[query] = vector
-            while len(self._vectors) > 64:
-                self._vectors.popitem(last=False)
-        return vector
+        """The query's embedding, kept for the last 64 queries: a survey searches twice."""
+        return self._vectors.get(query, lambda: np.asarray(self.embedder.embed([query])[0],
+                                                           dtype=np.float32))
 
     def search_around(self, query: str, hits: list[Hit], k: int,
                       exclude: frozenset[str] | set[str] = frozenset(),
