@@ -137,11 +137,13 @@ class Answerer:
         # Decided once, on the full ranking: a survey numbers more papers as sources.
         wanted = extractive.layout(question, ranked_hits, self.retriever.embedder, named) \
             if use == "extractive" and not resolved.focus else "single"
-        survey = wanted == "survey"
-        if survey:  # its papers share words the question does not use: search around them
-            ranked_hits = survey_hits(self.retriever, retrieval, ranked_hits, hidden)
-        hits = ranked_hits[: max(k, len(resolved.focus),
-                                 min(extractive.SURVEY_MAX, len(ranked_hits)) if survey else 0)]
+        chosen: frozenset[str] | None = None
+        if wanted == "survey":  # its papers share words the question does not use: search
+            ranked_hits = survey_hits(self.retriever, retrieval, ranked_hits, hidden)  # again
+            hits, chosen = extractive.survey_sources(question, ranked_hits,
+                                                     self.retriever.embedder, named)
+        else:
+            hits = ranked_hits[: max(k, len(resolved.focus))]
         timings["retrieve_ms"] = _ms(t)
         numbered = list(enumerate(hits, start=1))
         sources = [Source(n=n, paper_id=h.paper_id, title=h.title, score=h.score,
@@ -167,7 +169,7 @@ class Answerer:
 
         if use == "extractive":
             yield from self._extractive(question, resolved, numbered, sources, base, t0, named,
-                                        wanted)
+                                        wanted, chosen)
         else:
             # The answer prompt carries no conversation: a follow-up ("what did it report?")
             # is asked in its standalone form, or the model cannot tell what "it" is.
@@ -217,11 +219,12 @@ class Answerer:
         return replace(resolved, query=query or resolved.query)
 
     def _extractive(self, question, resolved, numbered, sources, base, t0,
-                    named: set[str], wanted: extractive.Wanted) -> Iterator[Event]:
+                    named: set[str], wanted: extractive.Wanted,
+                    chosen: frozenset[str] | None = None) -> Iterator[Event]:
         t = time.perf_counter()
         plan = extractive.plan(question, numbered, self.retriever.embedder, self.settings,
                                focus=set(resolved.focus), named=named, wanted=wanted,
-                               generic=self._generic)
+                               generic=self._generic, chosen=chosen)
         # A quoted sentence's own "[2]" is not a citation of source 2 (citations.defang).
         text = extractive.compose(extractive.defanged(plan, citations.defang))
         picks = plan.picks
@@ -319,8 +322,8 @@ def survey_hits(retriever: Retriever, retrieval, hits: list[Hit],
     answers with its paper first. The survey relevance model is fitted on these
     (evals/fit_survey.py)."""
     first = [m.paper_id for m in retrieval.title_matches] or [h.paper_id for h in hits[:1]]
-    return retriever.search_around(retrieval.searched_for, hits, max(RANK_DEPTH, len(hits)),
-                                   hidden, first)
+    return retriever.search_around(retrieval.searched_for, hits,
+                                   max(extractive.SURVEY_POOL, len(hits)), hidden, first)
 
 
 def supporting_sentences(answer_text: str, source: Source, limit: int = 2) -> list[str]:

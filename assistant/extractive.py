@@ -5,12 +5,14 @@ No LLM. The answer takes the shape the question asks for:
 - **single** (lookup / detail): the first-ranked paper, and close neighbours, each with its
   best sentences; a question asking for a figure gets the sentence stating it first.
 - **survey** ("which papers ...", "what approaches ..."): every paper the fitted relevance
-  model (assistant/survey.json, fitted on dev questions) keeps, up to SURVEY_MAX, grouped by
+  model (assistant/survey.json, fitted on dev questions) keeps among SURVEY_POOL candidates,
+  up to SURVEY_MAX, grouped by
   what their best-matching sentences say (sentence embeddings, agglomerative clustering),
   each group named by its distinctive terms (c-TF-IDF over the group's sentences) and
   citing all its papers, then one quoted sentence per paper.
-- **comparison** ("how do A and B compare?"): a table, one row per compared paper: what it
-  proposes, its headline result, its data or benchmark, each cell a quoted fragment.
+- **comparison** ("how do A and B compare?", "what does B add on top of A?"): a table, one
+  row per compared paper: what it proposes, its headline result, its data or benchmark,
+  each cell a quoted fragment.
 
 Every factual sentence is quoted verbatim and cited; group names and lead lines are
 templates filled with the papers' own terms. Near-duplicate quotes (cosine > MMR_MAX_SIM)
@@ -54,6 +56,11 @@ corpus me tell find give list describe discuss""".split()
 Shape = Literal["single", "survey", "comparison"]
 Wanted = Literal["survey", "hedged", "single"]  # what the question asks for (layout())
 SURVEY_MAX = 20  # papers quoted in a survey answer (and its numbered sources)
+# Candidates the survey relevance model scores; the kept ones (at most SURVEY_MAX) are
+# numbered first. On dev synthesis questions 20 -> 30 raised the gold papers among the
+# candidates 1,339 -> 1,365 and those cited 0.873 -> 0.887, at 11.3 -> 13.3 papers per
+# survey (40: 16.3 papers per survey; docs/benchmarks.md, session 11).
+SURVEY_POOL = 30
 SURVEY_CLAIM_BONUS = 0.25  # a survey quotes what each paper does: "we propose ..." preferred
 SURVEY_SENTENCES = 4  # sentences per abstract embedded for a survey (lexical preselection)
 # A hedged single answer (layout()) also quotes, once each, up to HEDGE_MAX of its sources
@@ -361,7 +368,10 @@ def survey_features(question: str, scored: list[_Scored]) -> list[dict[str, floa
     return [{"score": s.hit.score, "best": s.best, "best_gap": s.best - top_best,
              "cover": len(qwords & content_words(f"{s.hit.title} {s.hit.abstract}"))
              / max(1, len(qwords)),
-             "rank": float(min(i + 1, 20))} for i, s in enumerate(scored)]
+             # Capped: past the sources a survey shows, rank says little more (uncapped over
+             # a pool of 30, dev synthesis cited 0.883 at 12.8 papers per survey; capped,
+             # 0.886 at 13.2).
+             "rank": float(min(i + 1, SURVEY_MAX))} for i, s in enumerate(scored)]
 
 
 def relevance(features: list[dict[str, float]], model: dict | None = None) -> list[float]:
@@ -423,16 +433,16 @@ _SCORED_LOCK = threading.Lock()
 
 def _candidates(question: str, hits: list[tuple[int, Hit]], embedder: Embedder,
                 wants_figure: bool = False) -> tuple[list[_Scored], list[float]]:
-    """The first SURVEY_MAX hits scored as a survey scores them, and their survey relevance.
+    """The first SURVEY_POOL hits scored as a survey scores them, and their survey relevance.
     Kept for the last few questions: the layout decision, the survey and a hedged answer's
     extra sources all ask for the same candidates."""
     key = (id(embedder), question, wants_figure,
-           tuple((n, h.paper_id, h.abstract) for n, h in hits[:SURVEY_MAX]))
+           tuple((n, h.paper_id, h.abstract) for n, h in hits[:SURVEY_POOL]))
     with _SCORED_LOCK:
         if key in _SCORED:
             _SCORED.move_to_end(key)
             return _SCORED[key]
-    scored = _score(question, hits[:SURVEY_MAX], embedder, wants_figure, contribution=True,
+    scored = _score(question, hits[:SURVEY_POOL], embedder, wants_figure, contribution=True,
                     limit=SURVEY_SENTENCES)
     out = (scored, relevance(survey_features(question, scored)))
     with _SCORED_LOCK:
@@ -444,9 +454,11 @@ def _candidates(question: str, hits: list[tuple[int, Hit]], embedder: Embedder,
 
 def plan(question: str, hits: list[tuple[int, Hit]], embedder: Embedder, settings: Settings,
          focus: AbstractSet[str] = frozenset(), named: AbstractSet[str] = frozenset(),
-         wanted: Wanted | None = None, generic: Callable[[str], bool] | None = None) -> Plan:
+         wanted: Wanted | None = None, generic: Callable[[str], bool] | None = None,
+         chosen: AbstractSet[str] | None = None) -> Plan:
     """Decide the shape and choose papers and sentences. `hits`: (source number, hit);
     `wanted`: the answerer's layout() on the full ranking (else decided on `hits`);
+    `chosen`: a survey's papers, picked from a deeper pool by survey_sources();
     `generic`: words too common in the corpus to name a survey's group (group_terms)."""
     if not hits:
         return Plan("single", [])
@@ -462,20 +474,49 @@ def plan(question: str, hits: list[tuple[int, Hit]], embedder: Embedder, setting
     if wanted is None:
         wanted = layout(question, [h for _, h in hits], embedder, named)
     if not focus and wanted == "survey":
-        scored, probs = _candidates(question, hits, embedder, wants_figure)
-        model = survey_model()
-        keep = [s for s, p in zip(scored, probs, strict=True) if p >= model["threshold"]]
-        # The named paper leads, as it leads the ranking (a title match); else the first.
-        lead = [s for s in scored if s.hit.paper_id in named] or [scored[0]]
-        keep = lead + [s for s in keep if all(s is not x for x in lead)]
+        keep = _survey_keep(question, hits, embedder, wants_figure, named, chosen)
         # A survey of one paper is a lookup: the retrieval holds one dominant paper. (A
         # question of neither form stays a lookup too: on dev, promoting those with several
         # strong papers to surveys turned 4 lookups and no synthesis question into surveys.)
         if len(keep) > 1:
-            return _survey(keep[:SURVEY_MAX], content_words(question),
-                           _embed(embedder, [question])[0], generic)
+            return _survey(keep, content_words(question), _embed(embedder, [question])[0],
+                           generic)
     return _single(question, hits, embedder, settings, focus, named, wants_figure,
                    hedged=wanted == "hedged")
+
+
+def _survey_keep(question: str, hits: list[tuple[int, Hit]], embedder: Embedder,
+                 wants_figure: bool, named: AbstractSet[str],
+                 chosen: AbstractSet[str] | None = None) -> list[_Scored]:
+    """The papers a survey quotes, lead first: those the relevance model keeps among the
+    first SURVEY_POOL hits, at most SURVEY_MAX; or, given `chosen` (survey_sources() picked
+    them from a deeper pool than `hits`), those."""
+    if chosen is not None:
+        picked = [(n, h) for n, h in hits if h.paper_id in chosen]
+        return _score(question, picked, embedder, wants_figure, contribution=True,
+                      limit=SURVEY_SENTENCES) if picked else []
+    scored, probs = _candidates(question, hits, embedder, wants_figure)
+    threshold = survey_model()["threshold"]
+    # The named paper leads, as it leads the ranking (a title match); else the first.
+    lead = [s for s in scored if s.hit.paper_id in named] or scored[:1]
+    rest = [s for s, p in zip(scored, probs, strict=True)
+            if p >= threshold and all(s is not x for x in lead)]
+    return (lead + rest)[:SURVEY_MAX]
+
+
+def survey_sources(question: str, pool: list[Hit], embedder: Embedder,
+                   named: AbstractSet[str] = frozenset()) -> tuple[list[Hit], frozenset[str]]:
+    """A survey's numbered sources out of its candidate pool (up to SURVEY_POOL papers, in
+    ranking order): the papers it quotes (_survey_keep), then the best-ranked of the rest,
+    SURVEY_MAX in all, in the pool's order; and the ids of the papers it quotes (plan's
+    `chosen`). The pool is deeper than the sources shown: a relevant paper ranked 25th is
+    quoted, a bystander ranked 5th is still shown."""
+    keep = _survey_keep(question, list(enumerate(pool, start=1)), embedder,
+                        bool(_ASKS_FIGURE.search(question)), named)
+    kept = frozenset(s.hit.paper_id for s in keep)
+    rest = [h.paper_id for h in pool if h.paper_id not in kept][: SURVEY_MAX - len(kept)]
+    shown = kept | set(rest)
+    return [h for h in pool if h.paper_id in shown], kept
 
 
 def select(question: str, hits: list[tuple[int, Hit]], embedder: Embedder, settings: Settings,

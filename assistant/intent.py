@@ -24,8 +24,8 @@ regression (weights in assistant/intent.json, fitted on dev questions by
   threshold (0.64 -> 0.89 on the newest writer's set) for 0.92 -> 0.90 of lookups kept
   single; checked nested too, with the relevance model refitted without the held-out set
   (0.975 / 0.89: the relevance model's dev fit does not leak into this). It costs every
-  question left to this decision the scoring of 20 candidates, which the survey or hedged
-  answer then reuses (extractive._candidates).
+  question left to this decision the scoring of its first 20 candidates, which a hedged
+  answer then reuses (extractive._candidates); a survey scores its own, deeper pool.
 
 Comparison questions are recognised before this (assistant/extractive.py); this only decides
 survey vs single, also for a question naming a paper (a survey of the papers around it is

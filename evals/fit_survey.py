@@ -1,6 +1,6 @@
 """Fit the survey relevance model (assistant/survey.json) on dev synthesis questions only.
 
-For every dev "theme" question, the first SURVEY_MAX papers of the answerer's survey search
+For every dev "theme" question, the first SURVEY_POOL papers of the answerer's survey search
 (assistant.answer.survey_hits: a second search around the first one's best papers) become
 candidates; a candidate is positive when it is a gold paper. Features are
 assistant.extractive.survey_features (fused relevance, best-sentence score and its gap to
@@ -36,7 +36,7 @@ def candidates(services, rows) -> tuple[list[dict], list[bool], list[str]]:
     for row in rows:
         retrieval = services.retriever.retrieve(row["question"], k=RANK_DEPTH)
         hits = survey_hits(services.retriever, retrieval, retrieval.hits)
-        pool = list(enumerate(hits[: extractive.SURVEY_MAX], start=1))
+        pool = list(enumerate(hits[: extractive.SURVEY_POOL], start=1))
         scored = extractive._score(row["question"], pool, services.embedder, False,
                                    contribution=True, limit=extractive.SURVEY_SENTENCES)
         gold = set(gold_ids(row["gold_titles"]))

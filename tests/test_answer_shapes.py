@@ -326,17 +326,55 @@ def test_answer_json_still_one_answer(shaped):
 
 @pytest.mark.slow
 def test_a_survey_numbers_the_papers_of_its_second_search(shaped, seed_services):
-    """A survey's sources are its widened search (answer.survey_hits), not the first one,
-    led by the first search's best paper."""
+    """A survey's sources come from its widened search (answer.survey_hits), not the first
+    one, led by the first search's best paper: the papers it quotes out of that pool of
+    SURVEY_POOL, then the best-ranked of the rest, in the pool's order."""
     from assistant.answer import RANK_DEPTH, survey_hits
 
     answer = shaped[SURVEY][-1].data
     retriever = seed_services.retriever
     retrieval = retriever.retrieve(SURVEY, k=RANK_DEPTH)
-    around = [h.paper_id for h in survey_hits(retriever, retrieval, retrieval.hits)]
-    assert answer.ranked == around
+    pool = survey_hits(retriever, retrieval, retrieval.hits)
+    around = [h.paper_id for h in pool]
+    assert answer.ranked == around and len(around) == extractive.SURVEY_POOL
     assert around[0] == retrieval.hits[0].paper_id
-    assert [s.paper_id for s in answer.sources] == around[:len(answer.sources)]
+    shown = [s.paper_id for s in answer.sources]
+    assert shown == [pid for pid in around if pid in set(shown)]  # the pool's order
+    assert len(shown) == extractive.SURVEY_MAX
+    expected, kept = extractive.survey_sources(SURVEY, pool, retriever.embedder)
+    assert shown == [h.paper_id for h in expected]
+    assert {c.paper_id for c in answer.citations} <= kept <= set(shown)
+
+
+def test_a_survey_quotes_a_relevant_paper_ranked_below_the_sources_it_shows():
+    """survey_sources() scores SURVEY_POOL candidates but numbers SURVEY_MAX: a paper the
+    relevance model keeps is shown however deep it ranks, and bystanders make way for it."""
+    from tests.support.embedder import HashEmbedder
+
+    question = "Which papers distill datasets into a few synthetic images?"
+    on_topic = ["We distill datasets into a few synthetic images for training.",
+                "Our condensation method turns large datasets into synthetic images that "
+                "distill what a classifier needs."]
+    pool = [Hit(paper_id=f"p{i}", title=f"Paper {i}", abstract=f"Unrelated text number {i} "
+                "about graph coloring heuristics.", snippet="", score=0.05, rank=i)
+            for i in range(1, extractive.SURVEY_POOL + 1)]
+    for j, i in enumerate((0, extractive.SURVEY_POOL - 3)):  # the first and the 27th
+        pool[i] = Hit(paper_id=f"p{i + 1}", title="Dataset Distillation", abstract=on_topic[j],
+                      snippet="", score=0.9, rank=i + 1)
+    shown, kept = extractive.survey_sources(question, pool, HashEmbedder())
+    deep = f"p{extractive.SURVEY_POOL - 2}"
+    assert {"p1", deep} <= kept
+    ids = [h.paper_id for h in shown]
+    assert len(ids) == extractive.SURVEY_MAX and ids[0] == "p1" and deep in ids
+    assert ids == sorted(ids, key=lambda p: int(p[1:]))  # the pool's order
+    # plan() quotes exactly the chosen papers out of the numbered sources.
+    from assistant.settings import Settings
+
+    numbered = list(enumerate(shown, start=1))
+    p = extractive.plan(question, numbered, HashEmbedder(), Settings(_env_file=None),
+                        wanted="survey", chosen=kept)
+    assert p.shape == "survey"
+    assert {pick.hit.paper_id for pick in p.picks} == set(kept)
 
 
 @pytest.mark.slow
