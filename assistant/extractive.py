@@ -39,6 +39,7 @@ from assistant.citations import sentences
 from assistant.embeddings import Embedder
 from assistant.intent import ASKS_FIGURE as _ASKS_FIGURE
 from assistant.intent import ASKS_PLURAL as _ASKS_PLURAL
+from assistant.intent import ASKS_QUANTITY as _ASKS_QUANTITY
 from assistant.intent import PLURAL as _PLURAL
 from assistant.intent import SINGULAR as _SINGULAR
 from assistant.settings import Settings
@@ -113,6 +114,14 @@ _COMPARES = re.compile(
     r"\b(compar(e|ing|ison)|versus|vs\.?|differ(s|ed)?|differences?|contrast(s|ed|ing)?|"
     r"better (suited|choice|fit)|(the )?two papers|pros and cons|relates? to|adds? on top of|"
     r"(the )?same idea|more promising|(fewer|less|more|better|worse)\b[^?]*\bor)\b", re.I)
+# One paper told against another it builds on, extends or replaces ("what does the streaming
+# variant add on top of the original?", "how does B go beyond the earlier A?"): dev_compare2.
+# Lineage words only: "compared with" and "differs from" also name a lookup's baselines
+# ("the retriever that cut storage by half compared with ..."; 3 dev lookups).
+_BUILDS_ON = re.compile(
+    r"\b(improv\w* (on|upon)|go(es|ing)? (beyond|further)|further than|build(s|ing)? "
+    r"(on|upon)|extends?|extension of|differently (from|than)|adds? (on top of|over|to)|"
+    r"(the|its) (earlier|original|previous|prior|predecessor|follow-?up|later))\b", re.I)
 # A search for one paper, or a how-to: "which paper compares ...", "do you recall the title",
 # "how can you compare ...".
 _LOOKS_FOR_ONE = re.compile(
@@ -126,7 +135,8 @@ def question_form(question: str) -> Literal["comparison", "survey", "single", "n
     figure = bool(_ASKS_FIGURE.search(question))
     # "What speedup does X get over Y?" asks for a figure, not a comparison; "how do X and Y
     # each improve ...?" asks what each does.
-    number = figure and not re.search(r"\b(each|both)\b", question, re.I)
+    each = bool(re.search(r"\b(each|both)\b", question, re.I))
+    number = figure and not each
     if _COMPARE.search(question) and not number and len(_mentions(question)) >= 2:
         return "comparison"
     # Compared things described rather than named ("compare the gradient noise scale paper
@@ -135,7 +145,12 @@ def question_form(question: str) -> Literal["comparison", "survey", "single", "n
     # "Compare the papers that ..." compares a set the retrieval must find: a survey.
     a_set = bool(_PLURAL.search(question)) and not re.search(r"\b(two|three|both)\b",
                                                              question, re.I)
-    if _COMPARES.search(question) and not number and not _ASKS_PLURAL.search(question) \
+    # A paper told against one it builds on is a comparison unless a quantity is asked for
+    # by name: "what does B add over A to cut memory use?" is one.
+    builds_on = bool(_BUILDS_ON.search(question)) \
+        and not (_ASKS_QUANTITY.search(question) and not each)
+    if (_COMPARES.search(question) and not number or builds_on) \
+            and not _ASKS_PLURAL.search(question) \
             and not a_set and not _LOOKS_FOR_ONE.search(question):
         return "comparison"
     if _ASKS_PLURAL.search(question):

@@ -62,6 +62,13 @@ ASKS_FIGURE = re.compile(
     r"utili[sz]ation|batch size|range)|by how|how \w+ (is|was|are|were) (it|the|they)|"
     r"(achieve|reach|report|obtain|get|sustain|score|cut|reduce|raise|improve)s?\b[^?]*\?$)",
     re.I)
+# A quantity asked for by name ("how much", "what average speedup", "up to what size"), not
+# only implied by a result verb as in "what does B add over A to cut memory use?".
+ASKS_QUANTITY = re.compile(
+    r"\b(how (much|many|fast|far|large|big|long|quickly|well|often)|by how|up to what|"
+    r"what (\w+ )?(percentage|fraction|speed ?-?ups?|number|accuracy|throughput|perplexity|"
+    r"latency|score|elo|map|ap|bleu|utili[sz]ation|size|range|win rate|ratio|rate)|"
+    r"how \w+ (is|was|are|were) (it|the|they))", re.I)
 SINGULAR = re.compile(
     r"\b(which|what|the|a|one|that|this)( (?!papers\b|works\b|studies\b)[\w-]+)? "
     r"(paper|study|report|system|method|"

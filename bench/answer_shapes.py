@@ -5,7 +5,7 @@ Prints and writes bench/results/answer_shapes.json:
 - synthesis ("theme") questions, dev and test: share of gold papers cited (micro: over all
   gold papers; macro: mean per question), share among the sources shown, questions citing
   at least one gold paper, papers cited per answer, and which shape answered;
-- comparison questions, dev (dev_shapes.jsonl, dev_more.jsonl, dev_compare.jsonl) and
+- comparison questions, dev (dev_shapes, dev_more, dev_compare, dev_compare2.jsonl) and
   held-out test (test_shapes.jsonl, written by a helper that never saw the system):
   answered as a table, and every compared paper named (cited) in it;
 - detail questions, dev and test: the first quoted sentence states a figure, and holds an
@@ -40,7 +40,8 @@ DATASETS = ROOT / "evals" / "datasets"
 # dev is every dev set the evals use (evals.DEV_DATASETS) plus the shape questions.
 # test_shapes.jsonl: held-out comparison questions, written by a helper that never saw the
 # system (the test split has no comparison questions).
-SPLITS = {"dev": [p.name for p in DEV_DATASETS] + ["dev_shapes.jsonl", "dev_compare.jsonl"],
+SPLITS = {"dev": [p.name for p in DEV_DATASETS] + ["dev_shapes.jsonl", "dev_compare.jsonl",
+                                                   "dev_compare2.jsonl"],
           "test": ["test.jsonl", "test_shapes.jsonl"]}
 QUOTE = re.compile(r"(?:— |\| )([^|\n]+?) \[(\d+)\]")
 

@@ -81,9 +81,18 @@ def test_implied_comparisons_and_the_names_they_give(question, names):
      "comparison"),
     ("Which method needs less memory: the low-rank projection one, or the 8-bit state one?",
      "comparison"),
+    # A later paper told against one it builds on (dev_compare2.jsonl), even with a result
+    # verb that does not ask for a number.
+    ("How does the follow-up improve on the earlier sparse-attention paper?", "comparison"),
+    ("Going beyond FlashAttention, what does the newer kernel change in its tiling?",
+     "comparison"),
+    ("What does the streaming variant add over the original method to reach low latency?",
+     "comparison"),
     # ... but a search for papers (or one paper) that make a comparison is not,
     ("Which papers compare pruning with distillation for small models?", "survey"),
     ("Which paper compares pruning with distillation?", "single"),
+    ("Which papers improve on LoRA for multi-task adapters?", "survey"),
+    ("Is there a paper that builds on DPO for image generation?", "single"),
     # nor is a how-to, or a figure asked against a baseline.
     ("How can you compare two retrievers fairly?", "neutral"),
 ])
@@ -145,6 +154,7 @@ def test_two_papers_named_by_title_are_compared_whatever_the_wording():
     # A figure asked "compared with" something is a detail question, not a comparison.
     "How much higher token hit rate does Marconi report compared with prior systems?",
     "What speedup does CreditDecoding achieve over LLaDA-8B-Instruct?",
+    "How much faster is the fused kernel compared with the original one?",
 ])
 def test_figure_questions_are_not_comparisons_or_surveys(question):
     assert question_form(question) in ("single", "neutral")
