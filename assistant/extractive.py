@@ -59,8 +59,8 @@ Wanted = Literal["survey", "hedged", "single"]  # what the question asks for (la
 SURVEY_MAX = 20  # papers quoted in a survey answer (and its numbered sources)
 # Candidates the survey relevance model scores; the kept ones (at most SURVEY_MAX) are
 # numbered first. On dev synthesis questions 20 -> 30 raised the gold papers among the
-# candidates 1,339 -> 1,365 and those cited 0.873 -> 0.887, at 11.3 -> 13.3 papers per
-# survey (40: 16.3 papers per survey; docs/benchmarks.md, session 11).
+# candidates 1,339 -> 1,365 and those cited 0.873 -> 0.886, at 11.3 -> 13.2 papers per
+# survey (40: 0.910 at 16.3 papers per survey; docs/benchmarks.md, session 11).
 SURVEY_POOL = 30
 SURVEY_CLAIM_BONUS = 0.25  # a survey quotes what each paper does: "we propose ..." preferred
 SURVEY_SENTENCES = 4  # sentences per abstract embedded for a survey (lexical preselection)

@@ -5,7 +5,7 @@ Prints and writes bench/results/answer_shapes.json:
 - synthesis ("theme") questions, dev and test: share of gold papers cited (micro: over all
   gold papers; macro: mean per question), share among the sources shown, questions citing
   at least one gold paper, papers cited per answer, and which shape answered;
-- comparison questions, dev (dev_shapes, dev_more, dev_compare, dev_compare2.jsonl) and
+- comparison questions, dev (dev_shapes, dev_more, dev_compare, dev_compare2, dev_compare3) and
   held-out test (test_shapes.jsonl, written by a helper that never saw the system):
   answered as a table, and every compared paper named (cited) in it;
 - detail questions, dev and test: the first quoted sentence states a figure, and holds an
@@ -41,7 +41,7 @@ DATASETS = ROOT / "evals" / "datasets"
 # test_shapes.jsonl: held-out comparison questions, written by a helper that never saw the
 # system (the test split has no comparison questions).
 SPLITS = {"dev": [p.name for p in DEV_DATASETS] + ["dev_shapes.jsonl", "dev_compare.jsonl",
-                                                   "dev_compare2.jsonl"],
+                                                   "dev_compare2.jsonl", "dev_compare3.jsonl"],
           "test": ["test.jsonl", "test_shapes.jsonl"]}
 QUOTE = re.compile(r"(?:— |\| )([^|\n]+?) \[(\d+)\]")
 
