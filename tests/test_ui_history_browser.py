@@ -88,9 +88,17 @@ def ask(page, question: str, answers_before: int) -> None:
 
 
 def open_sidebar(page) -> None:
-    if not page.locator("#pa-history").is_visible():
+    """The conversations sidebar open, its list on screen. A closed sidebar (it starts
+    closed) may keep its content rendered off-screen, which Playwright still calls visible:
+    checking visibility alone once left it closed, and a click on a chat then timed out
+    ("element is outside of the viewport")."""
+    history = page.locator("#pa-history")
+    history.wait_for(state="attached")
+    box = history.bounding_box()
+    width = page.viewport_size["width"] if page.viewport_size else 0
+    if not (box and box["width"] > 0 and box["x"] >= 0 and box["x"] < width):
         page.locator(".sidebar .toggle-button, button[aria-label*='sidebar' i]").first.click()
-    expect(page.locator("#pa-history")).to_be_visible()
+    expect(history).to_be_in_viewport()
 
 
 def history_titles(page) -> list[str]:
