@@ -63,7 +63,9 @@ ASKS_FIGURE = re.compile(
     r"(achieve|reach|report|obtain|get|sustain|score|cut|reduce|raise|improve)s?\b[^?]*\?$)",
     re.I)
 # A quantity asked for by name ("how much", "what average speedup", "up to what size"), not
-# only implied by a result verb as in "what does B add over A to cut memory use?".
+# only implied by a result verb as in "what does B add over A to cut memory use?". Its own
+# pattern, wider than ASKS_FIGURE's quantity words: ASKS_FIGURE is the "figure" cue the
+# fitted decision (intent.json) was fitted with, so widening it would need a refit.
 ASKS_QUANTITY = re.compile(
     r"\b(how (much|many|fast|far|large|big|long|quickly|well|often)|by how|up to what|"
     r"what (\w+ )?(percentage|fraction|speed ?-?ups?|number|accuracy|throughput|perplexity|"
